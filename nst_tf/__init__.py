@@ -1,0 +1,32 @@
+"""nst-tf: neural style transfer with TensorFlow and a frozen VGG16.
+
+    import nst_tf
+    result = nst_tf.stylize("photo.jpg", "painting.jpg", image_size=512)
+    nst_tf.save_image("result.png", result)
+
+Names are imported on first use, so that `import nst_tf` stays cheap until
+TensorFlow is needed (and the CLI can quiet TensorFlow's logging first).
+"""
+
+import importlib
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "stylize": "nst_tf.optimize",
+    "Settings": "nst_tf.optimize",
+    "StyleTransfer": "nst_tf.optimize",
+    "Callback": "nst_tf.optimize",
+    "StyleTransferError": "nst_tf.errors",
+    "load_image": "nst_tf.images",
+    "save_image": "nst_tf.images",
+    "build_feature_model": "nst_tf.features",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+  if name in _EXPORTS:
+    return getattr(importlib.import_module(_EXPORTS[name]), name)
+  raise AttributeError(f"module 'nst_tf' has no attribute {name!r}")

@@ -1,0 +1,78 @@
+"""Callbacks that watch a run: progress lines, TensorBoard logs, intermediate images."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from typing import Optional, TextIO
+
+import tensorflow as tf
+
+from nst_tf import images
+from nst_tf.optimize import Callback, Step
+
+LOSS_NAMES = ("total", "content", "style", "tv")
+
+
+class ProgressLogger(Callback):
+  """Prints step, each loss term and steps/s every `every` steps and at the end."""
+
+  def __init__(self, every: int = 50, stream: TextIO = sys.stderr):
+    self.every = every
+    self.stream = stream
+    self._last_time = None
+    self._last_step = 0
+
+  def on_step(self, step: Step) -> None:
+    if self._last_time is None:  # First step: includes tracing, so not timed.
+      self._last_time, self._last_step = time.perf_counter(), step.step
+    if step.step % self.every and step.step != step.iterations:
+      return
+    now = time.perf_counter()
+    done = step.step - self._last_step
+    rate = f"{done / (now - self._last_time):5.2f} steps/s" if done else "     - steps/s"
+    self._last_time, self._last_step = now, step.step
+    terms = "  ".join(f"{name} {step.losses[name]:9.3e}" for name in LOSS_NAMES)
+    width = len(str(step.iterations))
+    print(f"step {step.step:{width}d}/{step.iterations}  {terms}  {rate}",
+          file=self.stream, flush=True)
+
+
+class TensorBoardLogger(Callback):
+  """Writes each loss term as a scalar every step, and the image every `image_every` steps."""
+
+  def __init__(self, logdir: str, image_every: int = 50, text: Optional[str] = None):
+    self.writer = tf.summary.create_file_writer(logdir)
+    self.image_every = image_every
+    if text:
+      with self.writer.as_default():
+        tf.summary.text("settings", text, step=0)
+
+  def _image(self, step: Step) -> None:
+    tf.summary.image("image", images.to_uint8(step.image.numpy())[None], step=step.step)
+
+  def on_step(self, step: Step) -> None:
+    with self.writer.as_default():
+      for name in LOSS_NAMES:
+        tf.summary.scalar(f"loss/{name}", step.losses[name], step=step.step)
+      if step.step % self.image_every == 0:
+        self._image(step)
+
+  def on_end(self, step: Step) -> None:
+    if step.step % self.image_every:
+      with self.writer.as_default():
+        self._image(step)
+    self.writer.flush()
+
+
+class ImageSaver(Callback):
+  """Saves the image every `every` steps next to `output`: out.png -> out_0100.png."""
+
+  def __init__(self, output: str, every: int):
+    self.stem, self.ext = os.path.splitext(output)
+    self.every = every
+
+  def on_step(self, step: Step) -> None:
+    if step.step % self.every == 0 and step.step != step.iterations:
+      images.save_image(f"{self.stem}_{step.step:04d}{self.ext}", step.image.numpy())
