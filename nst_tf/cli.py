@@ -4,6 +4,7 @@
   nst-tf --flagfile=flags/quick.flags --content=photo.jpg --style=painting.jpg
 """
 
+import copy
 import logging
 import os
 import sys
@@ -17,7 +18,7 @@ from absl import flags
 
 from nst_tf import features, images, monitor
 from nst_tf.errors import StyleTransferError
-from nst_tf.optimize import INITS, Settings, StyleTransfer
+from nst_tf.optimize import INITS, OPTIMIZERS, Settings, StyleTransfer
 
 PROG = "nst-tf"
 _D = Settings()  # Flag defaults come from the library's defaults.
@@ -34,11 +35,31 @@ def _check(check, message=None):
   return validator
 
 
-def _floats(values):
+def _numbers(values, kind=float):
   try:
-    return [float(v) for v in values]
+    return [kind(v) for v in values]
   except ValueError:
-    raise StyleTransferError(f"not a list of numbers: {','.join(values)}") from None
+    raise StyleTransferError(f"not a list of {kind.__name__}s: {','.join(values)}") from None
+
+
+def _floats(values):
+  return _numbers(values, float)
+
+
+def _scales(values):
+  """One value below 32 is a number of scales; otherwise the values are sizes."""
+  sizes = _numbers(values, int)
+  return sizes[0] if len(sizes) == 1 and sizes[0] < 32 else tuple(sizes)
+
+
+def _positive_ints(values):
+  if min(_numbers(values, int)) < 1:
+    raise StyleTransferError("must be positive whole numbers")
+
+
+def _iterations(values):
+  counts = _numbers(values, int)
+  return counts[0] if len(counts) == 1 else tuple(counts)
 
 
 _CONTENT = flags.DEFINE_string("content", None, "Content image (the photo).")
@@ -47,8 +68,24 @@ _OUTPUT = flags.DEFINE_string(
     "output", "stylized.png", "Output image; the format follows the extension (.png, .jpg, ...).")
 _IMAGE_SIZE = flags.DEFINE_integer(
     "image_size", _D.image_size, "Long side of the output in pixels.", lower_bound=32)
-_ITERATIONS = flags.DEFINE_integer(
-    "iterations", _D.iterations, "Optimisation steps.", lower_bound=1)
+_ITERATIONS = flags.DEFINE_list(
+    "iterations", [str(_D.iterations)],
+    "Optimisation steps per scale: one count for every scale, or one per scale.")
+_SCALES = flags.DEFINE_list(
+    "scales", [str(_D.scales)],
+    "Coarse-to-fine: a number of scales (each half the size of the next, e.g. 3), "
+    "or the long sides of the coarser scales (e.g. 128,256); the last is --image_size.")
+_OPTIMIZER = flags.DEFINE_enum(
+    "optimizer", _D.optimizer, list(OPTIMIZERS),
+    "adam, or lbfgs (quasi-Newton, one loss evaluation per step).")
+_STOP_TOLERANCE = flags.DEFINE_float(
+    "stop_tolerance", _D.stop_tolerance,
+    "End a scale early when the loss fell by less than this fraction over "
+    "--stop_window steps; 0: off.", lower_bound=0)
+_STOP_WINDOW = flags.DEFINE_integer(
+    "stop_window", _D.stop_window, "Window of the early stop, in steps.", lower_bound=1)
+_LBFGS_HISTORY = flags.DEFINE_integer(
+    "lbfgs_history", _D.lbfgs_history, "Curvature pairs L-BFGS keeps.", lower_bound=1)
 _CONTENT_WEIGHT = flags.DEFINE_float(
     "content_weight", _D.content_weight, "Weight of the content loss (alpha).", lower_bound=0)
 _STYLE_WEIGHT = flags.DEFINE_float(
@@ -68,7 +105,12 @@ _STYLE_SCALE = flags.DEFINE_float(
 _INIT = flags.DEFINE_string(
     "init", _D.init, f"Start image: {', '.join(INITS)}, or an image path.")
 _LEARNING_RATE = flags.DEFINE_float(
-    "learning_rate", _D.learning_rate, "Adam step size, in pixel units (0-255).")
+    "learning_rate", _D.learning_rate,
+    "Adam step size in pixel units (0-255); for lbfgs, the size of its first step.")
+_LR_DECAY = flags.DEFINE_float(
+    "lr_decay", _D.lr_decay,
+    "Adam's rate falls exponentially over each scale's steps to this fraction of "
+    "--learning_rate; 1: constant.")
 _SEED = flags.DEFINE_integer("seed", _D.seed, "Random seed (noise init).")
 _WEIGHTS = flags.DEFINE_string(
     "weights", _D.weights,
@@ -98,33 +140,41 @@ flags.register_multi_flags_validator(
     lambda f: f["style_layer_weights"] is None or
     len(f["style_layer_weights"]) == len(f["style_layers"]),
     "--style_layer_weights needs one weight per style layer")
+flags.register_validator("iterations", _check(_positive_ints))
+flags.register_validator("scales", _check(_positive_ints))
 flags.register_validator("learning_rate", lambda v: v > 0, "must be positive")
+flags.register_validator("lr_decay", lambda v: 0 < v <= 1, "must be in (0, 1]")
 flags.register_validator("style_scale", lambda v: v > 0, "must be positive")
 flags.register_validator("init", lambda v: v in INITS or os.path.isfile(v),
                          f"must be {', '.join(INITS)} or an existing image file")
 flags.register_validator("output", _check(images.image_format))
 
 
-def settings_from_flags() -> Settings:
-  """The library settings that the parsed flags ask for."""
+# Flags whose values go to Settings as they are.
+_PLAIN = ("image_size", "content_weight", "style_weight", "tv_weight", "content_layers",
+          "style_layers", "style_scale", "init", "learning_rate", "lr_decay", "seed", "weights",
+          "pooling", "padding", "optimizer", "stop_tolerance", "stop_window", "lbfgs_history")
+
+
+def settings_from_flags(flag_values: flags.FlagValues = flags.FLAGS) -> Settings:
+  """The library settings that parsed flags ask for."""
+  layer_weights = flag_values["style_layer_weights"].value
   return Settings(
-      image_size=_IMAGE_SIZE.value,
-      iterations=_ITERATIONS.value,
-      content_weight=_CONTENT_WEIGHT.value,
-      style_weight=_STYLE_WEIGHT.value,
-      tv_weight=_TV_WEIGHT.value,
-      content_layers=_CONTENT_LAYERS.value,
-      style_layers=_STYLE_LAYERS.value,
-      style_layer_weights=(None if _STYLE_LAYER_WEIGHTS.value is None
-                           else _floats(_STYLE_LAYER_WEIGHTS.value)),
-      style_scale=_STYLE_SCALE.value,
-      init=_INIT.value,
-      learning_rate=_LEARNING_RATE.value,
-      seed=_SEED.value,
-      weights=_WEIGHTS.value,
-      pooling=_POOLING.value,
-      padding=_PADDING.value,
-  )
+      iterations=_iterations(flag_values["iterations"].value),
+      scales=_scales(flag_values["scales"].value),
+      style_layer_weights=None if layer_weights is None else _floats(layer_weights),
+      **{name: flag_values[name].value for name in _PLAIN})
+
+
+def settings_from_args(args: list[str]) -> Settings:
+  """Settings for nst-tf command-line flags, e.g. ["--flagfile=flags/fast.flags"].
+
+  Parses into a copy of the flags, so the caller's own flags stay as they are.
+  """
+  flag_values = copy.deepcopy(flags.FLAGS)
+  flag_values.unparse_flags()
+  flag_values([PROG] + list(args))
+  return settings_from_flags(flag_values)
 
 
 def _flags_text() -> str:
@@ -160,7 +210,7 @@ def main(argv):
     if not _QUIET.value:
       callbacks.append(monitor.ProgressLogger(_LOG_EVERY.value))
     if _LOGDIR.value:
-      image_every = _SAVE_EVERY.value or max(1, settings.iterations // 10)
+      image_every = _SAVE_EVERY.value or max(1, sum(settings.steps_per_scale()) // 10)
       callbacks.append(monitor.TensorBoardLogger(_LOGDIR.value, image_every, _flags_text()))
     if _SAVE_EVERY.value:
       callbacks.append(monitor.ImageSaver(_OUTPUT.value, _SAVE_EVERY.value))

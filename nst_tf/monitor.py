@@ -23,19 +23,28 @@ class ProgressLogger(Callback):
     self.stream = stream
     self._last_time = None
     self._last_step = 0
+    self._printed = 0
 
   def on_step(self, step: Step) -> None:
     if self._last_time is None:  # First step: includes tracing, so not timed.
       self._last_time, self._last_step = time.perf_counter(), step.step
-    if step.step % self.every and step.step != step.iterations:
-      return
+    if step.step % self.every == 0:
+      self._print(step)
+
+  def on_end(self, step: Step) -> None:
+    if self._printed != step.step:
+      self._print(step)
+
+  def _print(self, step: Step) -> None:
+    self._printed = step.step
     now = time.perf_counter()
     done = step.step - self._last_step
     rate = f"{done / (now - self._last_time):5.2f} steps/s" if done else "     - steps/s"
     self._last_time, self._last_step = now, step.step
     terms = "  ".join(f"{name} {step.losses[name]:9.3e}" for name in LOSS_NAMES)
     width = len(str(step.iterations))
-    print(f"step {step.step:{width}d}/{step.iterations}  {terms}  {rate}",
+    size = "x".join(str(d) for d in step.image.shape[1:3])
+    print(f"step {step.step:{width}d}/{step.iterations}  {size:>9}  {terms}  {rate}",
           file=self.stream, flush=True)
 
 

@@ -5,18 +5,20 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Union
 
 import keras
 import numpy as np
 import tensorflow as tf
 
 from nst_tf import features, images, losses
+from nst_tf.lbfgs import LBFGS
 from nst_tf.errors import StyleTransferError
 
 log = logging.getLogger("nst_tf")
 
 INITS = ("content", "noise", "style")
+OPTIMIZERS = ("adam", "lbfgs")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -24,7 +26,12 @@ class Settings:
   """Everything that decides the result. The CLI's flags take their defaults from here."""
 
   image_size: int = 512
-  iterations: int = 300
+  # Steps per scale: one number for every scale, or one per scale.
+  iterations: Union[int, tuple[int, ...]] = 300
+  # Coarse-to-fine: a number of scales (each half the next), or the long sides
+  # of the coarser scales; the last scale is always image_size.
+  scales: Union[int, tuple[int, ...]] = 1
+  optimizer: str = "adam"  # One of OPTIMIZERS.
   content_weight: float = 1.0
   style_weight: float = 10.0
   tv_weight: float = 0.0
@@ -35,14 +42,27 @@ class Settings:
   style_scale: float = 1.0
   init: str = "content"  # One of INITS, or an image path.
   learning_rate: float = 10.0
+  # Adam's rate falls exponentially over each scale's steps to this fraction.
+  lr_decay: float = 1.0
   seed: int = 0
   weights: str = "auto"
   pooling: str = "max"
   padding: str = "zero"
+  # Early stop: end a scale when the loss fell by less than this fraction over
+  # the last stop_window steps. 0 turns it off.
+  stop_tolerance: float = 0.0
+  stop_window: int = 20
+  lbfgs_history: int = 20
 
   def __post_init__(self):
-    for name in ("content_layers", "style_layers"):
-      object.__setattr__(self, name, tuple(getattr(self, name)))
+    for field in dataclasses.fields(self):
+      if isinstance(field.default, float):
+        object.__setattr__(self, field.name, float(getattr(self, field.name)))
+    for name in ("content_layers", "style_layers", "iterations", "scales"):
+      value = getattr(self, name)
+      if not isinstance(value, (int, np.integer)):
+        object.__setattr__(self, name, tuple(int(v) for v in value)
+                           if name in ("iterations", "scales") else tuple(value))
     if self.style_layer_weights is not None:
       object.__setattr__(self, "style_layer_weights",
                          tuple(float(w) for w in self.style_layer_weights))
@@ -52,13 +72,28 @@ class Settings:
     """Raises StyleTransferError with a one-line message for any bad setting."""
     if self.image_size < 32:
       raise StyleTransferError(f"image_size must be at least 32 px, got {self.image_size}")
-    if self.iterations < 1:
+    sizes = self.scale_sizes()
+    if min(sizes) < 32 or list(sizes) != sorted(set(sizes)):
+      raise StyleTransferError(
+          f"scales must give increasing sizes of at least 32 px up to image_size, got {sizes}")
+    if isinstance(self.iterations, tuple) and len(self.iterations) != len(sizes):
+      raise StyleTransferError(
+          f"{len(self.iterations)} iteration counts for {len(sizes)} scales")
+    if min(self.steps_per_scale()) < 1:
       raise StyleTransferError(f"iterations must be positive, got {self.iterations}")
+    if self.optimizer not in OPTIMIZERS:
+      raise StyleTransferError(
+          f"optimizer must be {' or '.join(OPTIMIZERS)}, got {self.optimizer!r}")
+    if self.stop_tolerance < 0 or self.stop_window < 1 or self.lbfgs_history < 1:
+      raise StyleTransferError("stop_tolerance must be >= 0, stop_window and "
+                               "lbfgs_history positive")
     for name in ("content_weight", "style_weight", "tv_weight"):
       if getattr(self, name) < 0:
         raise StyleTransferError(f"{name} must not be negative, got {getattr(self, name)}")
     if self.learning_rate <= 0:
       raise StyleTransferError(f"learning_rate must be positive, got {self.learning_rate}")
+    if not 0 < self.lr_decay <= 1:
+      raise StyleTransferError(f"lr_decay must be in (0, 1], got {self.lr_decay}")
     if self.style_scale <= 0:
       raise StyleTransferError(f"style_scale must be positive, got {self.style_scale}")
     features.check_layer_names(self.content_layers, "content layer")
@@ -78,6 +113,19 @@ class Settings:
     if self.padding not in ("zero", "reflect"):
       raise StyleTransferError(f"padding must be zero or reflect, got {self.padding!r}")
 
+  def scale_sizes(self) -> tuple[int, ...]:
+    """The long side of each scale, coarsest first; the last is image_size."""
+    if isinstance(self.scales, tuple):
+      return tuple(self.scales) + (() if self.scales[-1:] == (self.image_size,)
+                                   else (self.image_size,))
+    if self.scales < 1:
+      raise StyleTransferError(f"scales must be positive, got {self.scales}")
+    return tuple(round(self.image_size / 2 ** i) for i in reversed(range(self.scales)))
+
+  def steps_per_scale(self) -> tuple[int, ...]:
+    n = len(self.scale_sizes())
+    return self.iterations if isinstance(self.iterations, tuple) else (self.iterations,) * n
+
   @property
   def normalized_style_layer_weights(self) -> tuple[float, ...]:
     weights = self.style_layer_weights or (1.0,) * len(self.style_layers)
@@ -88,10 +136,11 @@ class Settings:
 class Step:
   """What callbacks see after each step."""
 
-  step: int
-  iterations: int
+  step: int  # Counted over all scales, from 1.
+  iterations: int  # Planned steps over all scales; early stops may end sooner.
   losses: dict  # Name -> float: "total", "content", "style", "tv" (weighted).
   image: tf.Variable  # [1, H, W, 3] RGB in [0, 255].
+  scale: int = 0  # Index into Settings.scale_sizes().
 
 
 class Callback:
@@ -162,41 +211,94 @@ class StyleTransfer:
       return resize(style, size)
     return resize(images.load_image(s.init, "init image")[None], size)
 
+  def make_step(self, image: tf.Variable, content_targets: dict, style_targets: dict,
+                steps: int = 1):
+    """A tf.function that takes one optimiser step on `image` and returns the loss terms.
+
+    `steps` is how many steps this optimiser will take, for Adam's decay.
+    """
+    s = self.settings
+
+    def loss_and_gradient():
+      with tf.GradientTape() as tape:
+        terms = self.loss_terms(image, content_targets, style_targets)
+      return terms, tape.gradient(terms["total"], image)
+
+    if s.optimizer == "lbfgs":
+      lbfgs = LBFGS(image, s.lbfgs_history, first_step=s.learning_rate)
+
+      def update(grad):
+        lbfgs.apply(grad)
+    else:
+      rate = keras.optimizers.schedules.ExponentialDecay(
+          s.learning_rate, decay_steps=max(1, steps - 1), decay_rate=s.lr_decay)
+      adam = keras.optimizers.Adam(learning_rate=rate)
+      adam.build([image])
+
+      def update(grad):
+        adam.apply_gradients([(grad, image)])
+        # Projected gradient descent: stay inside the valid pixel box.
+        image.assign(tf.clip_by_value(image, 0.0, 255.0))
+
+    @tf.function
+    def step():
+      terms, grad = loss_and_gradient()
+      update(grad)
+      return terms
+    return step
+
   def run(self, content: images.ImageLike, style: images.ImageLike,
           callbacks: Sequence[Callback] = ()) -> np.ndarray:
-    """Stylises `content` with `style`; returns a uint8 RGB array [H, W, 3]."""
+    """Stylises `content` with `style`; returns a uint8 RGB array [H, W, 3].
+
+    Runs each scale in turn, coarsest first, each starting from the previous
+    result upsampled, with targets computed once per scale.
+    """
     s = self.settings
     content = images.load_image(content, "content image")
     style = images.load_image(style, "style image")
-    size = images.fit_size(content.shape[:2], s.image_size)
-    content_t = resize(content[None], size)
-    style_size = images.fit_size(style.shape[:2], max(16, round(s.image_size * s.style_scale)))
-    style_t = resize(style[None], style_size)
-
-    content_targets, style_targets = self.targets(content_t, style_t)
-    image = tf.Variable(self.initial_image(content_t, style_t), name="image")
-    optimizer = keras.optimizers.Adam(learning_rate=s.learning_rate)
-    optimizer.build([image])
-
-    @tf.function
-    def train_step():
-      with tf.GradientTape() as tape:
-        terms = self.loss_terms(image, content_targets, style_targets)
-      grad = tape.gradient(terms["total"], image)
-      optimizer.apply_gradients([(grad, image)])
-      # Projected gradient descent: stay inside the valid pixel box.
-      image.assign(tf.clip_by_value(image, 0.0, 255.0))
-      return terms
-
-    state = None
-    for step in range(1, s.iterations + 1):
-      terms = train_step()
-      state = Step(step, s.iterations, {k: float(v) for k, v in terms.items()}, image)
-      for callback in callbacks:
-        callback.on_step(state)
+    plan = list(zip(s.scale_sizes(), s.steps_per_scale()))
+    total = sum(steps for _, steps in plan)
+    image, state, done = None, None, 0
+    for scale, (long_side, steps) in enumerate(plan):
+      size = images.fit_size(content.shape[:2], long_side)
+      content_t = resize(content[None], size)
+      style_size = images.fit_size(style.shape[:2], max(16, round(long_side * s.style_scale)))
+      style_t = resize(style[None], style_size)
+      content_targets, style_targets = self.targets(content_t, style_t)
+      if image is None:
+        start = self.initial_image(content_t, style_t)
+      else:
+        # Carry over what the coarser scale changed, not its blurry pixels:
+        # upsampling a stylised image loses the photo's fine detail.
+        change = tf.image.resize(image - previous_content, size, method="bicubic")
+        start = tf.clip_by_value(content_t + change, 0.0, 255.0)
+      previous_content = content_t
+      image = tf.Variable(start, name="image")
+      step = self.make_step(image, content_targets, style_targets, steps)
+      history = []
+      for _ in range(steps):
+        terms = step()
+        done += 1
+        state = Step(done, total, {k: float(v) for k, v in terms.items()}, image, scale)
+        for callback in callbacks:
+          callback.on_step(state)
+        history.append(state.losses["total"])
+        if _is_flat(history, s.stop_tolerance, s.stop_window):
+          log.info("scale %d/%d (%d px): loss flat, next after %d of %d steps",
+                   scale + 1, len(plan), long_side, len(history), steps)
+          break
     for callback in callbacks:
       callback.on_end(state)
     return images.to_uint8(image.numpy())
+
+
+def _is_flat(history: Sequence[float], tolerance: float, window: int) -> bool:
+  """True when the loss fell by less than `tolerance` (relative) over `window` steps."""
+  if tolerance <= 0 or len(history) <= window:
+    return False
+  before, now = history[-window - 1], history[-1]
+  return before - now < tolerance * abs(before)
 
 
 def stylize(content: images.ImageLike, style: images.ImageLike,
