@@ -67,7 +67,8 @@ def test_quiet_prints_nothing_of_ours(tmp_path):
 @pytest.mark.parametrize("preset", sorted(glob.glob(os.path.join(ROOT, "flags", "*.flags"))))
 def test_presets_parse_and_run(tmp_path, preset):
   out = tmp_path / "preset.png"
-  r = run_cli(f"--flagfile={preset}", f"--output={out}", "--iterations=1", "--quiet", *SMALL)
+  r = run_cli(f"--flagfile={preset}", f"--output={out}", "--iterations=1", "--quiet",
+              "--image_size=128", "--weights=hed")
   assert r.returncode == 0, r.stderr
   assert out.exists()
 
@@ -87,7 +88,7 @@ BAD_INPUTS = {
     "zero iterations": (OK + ["--iterations=0"], "iterations"),
     "negative weight": (OK + ["--style_weight=-1"], "style_weight"),
     "weights count": (OK + ["--style_layer_weights=1,2"], "one weight per style layer"),
-    "weights not numbers": (OK + ["--style_layer_weights=a,b,c,d,e"], "not a list of numbers"),
+    "weights not numbers": (OK + ["--style_layer_weights=a,b,c,d,e"], "not a list of floats"),
     "bad init": (OK + ["--init=sparkles"], "init"),
     "bad extension": (OK + ["--output={tmp}/out.gifx"], "extension"),
     "unwritable folder": (OK + ["--output={blocker}/out.png"], "cannot write"),

@@ -1,0 +1,243 @@
+"""Benchmark: time, step speed and final quality of configurations against a baseline.
+
+  python -m nst_tf.bench --sizes=256,512 --weights=hed
+
+Every row stylises the same pair at the same final size. Its final image is
+measured the same way for all rows: the unweighted content and style relative
+errors of nst_tf.losses at the final size. Times are ratios to the baseline
+measured in the same run, since absolute times differ between machines.
+"""
+
+import os
+import resource
+import subprocess
+import sys
+import time
+
+from absl import app
+from absl import flags
+import keras
+import numpy as np
+import tensorflow as tf
+from PIL import Image, ImageDraw
+
+from nst_tf import cli, features, images, losses
+from nst_tf.optimize import Callback, Settings, StyleTransfer, resize
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
+
+_SIZES = flags.DEFINE_list("sizes", ["256", "512"], "Final long sides to benchmark.")
+_BASELINE_STEPS = flags.DEFINE_integer(
+    "baseline_steps", 200, "Steps of the baseline, and of our plain Adam and L-BFGS rows.",
+    lower_bound=1)
+_PRESETS = flags.DEFINE_list("presets", ["fast", "quality"], "Presets in flags/ to compare.")
+_OUT_DIR = flags.DEFINE_string(
+    "out_dir", os.path.join(ROOT, "saved_outputs", "bench"), "Where the table and sheets go.")
+_MEMORY_SIZES = flags.DEFINE_list(
+    "memory_sizes", ["256", "512", "1024"], "Sizes for the peak-memory probe; empty: skip.")
+_MEMORY_PROBE = flags.DEFINE_integer(
+    "memory_probe", None, "Internal: run a few steps at this size and print peak memory.")
+
+# The default pair: the README's quick-start photo and painting.
+flags.FLAGS.set_default("content", os.path.join(DATA, "chelsea.png"))
+flags.FLAGS.set_default("style", os.path.join(DATA, "starry_night.jpg"))
+
+
+def conv_flops_per_step(model: keras.Model, size: tuple[int, int]) -> float:
+  """Analytic FLOPs of one step: the convolutions forward, and as much again backward.
+
+  Only the gradient with respect to the input is needed (the weights are
+  frozen), which costs about what the forward pass does.
+  """
+  height, width = size
+  macs = 0
+  for layer in model.layers:
+    if isinstance(layer, (keras.layers.MaxPooling2D, keras.layers.AveragePooling2D)):
+      height, width = height // 2, width // 2
+    elif isinstance(layer, keras.layers.Conv2D):
+      kh, kw, cin, cout = layer.kernel.shape
+      macs += height * width * kh * kw * cin * cout
+  return 2.0 * 2.0 * macs
+
+
+class _Timer(Callback):
+  """Step count, per-step durations and sizes, for the table."""
+
+  def __init__(self):
+    self.times, self.sizes = [], []
+    self._last = time.perf_counter()
+
+  def on_step(self, step):
+    self.record(tuple(step.image.shape[1:3]))
+
+  def record(self, size: tuple[int, int]) -> None:
+    now = time.perf_counter()
+    self.times.append(now - self._last)
+    self.sizes.append(size)
+    self._last = now
+
+
+def baseline(vgg: keras.Model, content: np.ndarray, style: np.ndarray, settings: Settings,
+             steps: int, timer: _Timer) -> np.ndarray:
+  """The straightforward way, as in TensorFlow's tutorial: a Keras model from the
+  VGG16 input to the chosen layers, preprocess_input in the step, Adam from the
+  content image at the final size for a fixed number of steps. Same loss terms
+  and weights as ours, so the rows differ only in how they optimise."""
+  names = list(settings.content_layers) + list(settings.style_layers)
+  extractor = keras.Model(vgg.input, [vgg.get_layer(n).output for n in names])
+
+  def feats(image):
+    return dict(zip(names, extractor(keras.applications.vgg16.preprocess_input(image))))
+
+  size = images.fit_size(content.shape[:2], settings.image_size)
+  c = resize(content[None], size)
+  s = resize(style[None], images.fit_size(style.shape[:2], settings.image_size))
+  content_targets = {n: feats(c)[n] for n in settings.content_layers}
+  style_targets = {n: losses.gram_matrix(feats(s)[n]) for n in settings.style_layers}
+  image = tf.Variable(c)
+  optimizer = keras.optimizers.Adam(learning_rate=settings.learning_rate)
+
+  @tf.function
+  def step():
+    with tf.GradientTape() as tape:
+      f = feats(image)
+      loss = (settings.content_weight * losses.content_loss(f, content_targets) +
+              settings.style_weight * losses.style_loss(
+                  f, style_targets, settings.normalized_style_layer_weights))
+    optimizer.apply_gradients([(tape.gradient(loss, image), image)])
+    image.assign(tf.clip_by_value(image, 0.0, 255.0))
+
+  for _ in range(steps):
+    step()
+    timer.record(size)
+  return images.to_uint8(image.numpy())
+
+
+def measure(transfer: StyleTransfer, result: np.ndarray, content: np.ndarray,
+            style: np.ndarray) -> tuple[float, float]:
+  """Unweighted content and style relative errors of `result` at its own size."""
+  size = result.shape[:2]
+  c = resize(content[None], size)
+  s = resize(style[None], images.fit_size(style.shape[:2], max(size)))
+  content_targets, style_targets = transfer.targets(c, s)
+  feats = transfer.model(tf.constant(result[None], tf.float32))
+  return (float(losses.content_loss(feats, content_targets)),
+          float(losses.style_loss(feats, style_targets,
+                                  transfer.settings.normalized_style_layer_weights)))
+
+
+def _label(image: np.ndarray, text: str) -> np.ndarray:
+  canvas = Image.fromarray(image)
+  draw = ImageDraw.Draw(canvas)
+  draw.rectangle((0, 0, 8 + 7 * len(text), 16), fill=(0, 0, 0))
+  draw.text((4, 2), text, fill=(255, 255, 255))
+  return np.asarray(canvas)
+
+
+def default_configs(steps: int, presets: list[str]) -> list[tuple[str, list[str] | None]]:
+  """(name, nst-tf flags) for each row; None marks the baseline."""
+  configs = [("baseline", None),
+             ("adam", [f"--iterations={steps}"]),
+             ("lbfgs", [f"--iterations={steps}", "--optimizer=lbfgs"])]
+  return configs + [(f"{p}.flags", [f"--flagfile={os.path.join(ROOT, 'flags', p + '.flags')}"])
+                    for p in presets]
+
+
+def run_size(size: int, vgg: keras.Model, content: np.ndarray, style: np.ndarray,
+             common: list[str], configs: list[tuple[str, list[str] | None]],
+             steps: int) -> tuple[list[dict], np.ndarray]:
+  """Runs every row at one final size; returns the rows and a labelled sheet."""
+  models, rows, pictures = {}, [], []
+  for name, args in configs:
+    settings = cli.settings_from_args(common + (args or []) + [f"--image_size={size}"])
+    key = (settings.content_layers, settings.style_layers, settings.pooling, settings.padding)
+    if key not in models:
+      layers = list(dict.fromkeys(settings.content_layers + settings.style_layers))
+      models[key] = features.build_feature_model(layers, vgg, settings.pooling,
+                                                 settings.padding)
+    transfer = StyleTransfer(settings, models[key])
+    timer = _Timer()
+    start = time.perf_counter()
+    if args is None:
+      result = baseline(vgg, content, style, settings, steps, timer)
+    else:
+      result = transfer.run(content, style, [timer])
+    wall = time.perf_counter() - start
+    flops = sum(conv_flops_per_step(models[key], s) for s in timer.sizes)
+    final = [t for t, s in zip(timer.times, timer.sizes) if s == timer.sizes[-1]][1:]
+    content_error, style_error = measure(StyleTransfer(Settings(), models[key]), result,
+                                         content, style)
+    rows.append(dict(size=size, name=name, wall=wall, steps=len(timer.times),
+                     step=float(np.median(final)), gflops=flops / wall / 1e9,
+                     content=content_error, style=style_error))
+    pictures.append(_label(result, name))
+    print(f"  {size:5d} {name:14s} {wall:7.1f} s  {len(timer.times):4d} steps", flush=True)
+  return rows, np.concatenate(pictures, axis=1)
+
+
+def table(rows: list[dict]) -> str:
+  lines = ["| size | config | wall s | steps | s/step (final size) | GFLOP/s | content err |"
+           " style err | wall ×baseline | s/step ×baseline |",
+           "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+  base = {}
+  for r in rows:
+    b = base.setdefault(r["size"], r)
+    lines.append(
+        f"| {r['size']} | {r['name']} | {r['wall']:.1f} | {r['steps']} | {r['step']:.3f} |"
+        f" {r['gflops']:.0f} | {r['content']:.3f} | {r['style']:.4f} |"
+        f" {r['wall'] / b['wall']:.2f} | {r['step'] / b['step']:.2f} |")
+  return "\n".join(lines)
+
+
+def memory_probe(size: int) -> None:
+  """A few steps of each optimiser at `size`; prints this process's peak RSS in MiB."""
+  settings = Settings(image_size=size, iterations=3, optimizer=flags.FLAGS.optimizer,
+                      weights=flags.FLAGS.weights)
+  transfer = StyleTransfer(settings)
+  transfer.run(images.load_image(flags.FLAGS.content), images.load_image(flags.FLAGS.style))
+  print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+
+
+def memory_table() -> str:
+  lines = ["| size | optimizer | peak memory (MiB) |", "| ---: | --- | ---: |"]
+  for size in _MEMORY_SIZES.value:
+    for optimizer in ("adam", "lbfgs"):
+      out = subprocess.run(
+          [sys.executable, "-m", "nst_tf.bench", f"--memory_probe={size}",
+           f"--weights={flags.FLAGS.weights}", f"--content={flags.FLAGS.content}",
+           f"--style={flags.FLAGS.style}", f"--optimizer={optimizer}"],
+          capture_output=True, text=True, check=True)
+      lines.append(f"| {size} | {optimizer} | {float(out.stdout.split()[-1]):.0f} |")
+  return "\n".join(lines)
+
+
+def main(argv):
+  if _MEMORY_PROBE.value:
+    memory_probe(_MEMORY_PROBE.value)
+    return
+  del argv
+  vgg, description = features.load_vgg16(flags.FLAGS.weights)
+  content = images.load_image(flags.FLAGS.content, "content image")
+  style = images.load_image(flags.FLAGS.style, "style image")
+  common = [f"--content={flags.FLAGS.content}", f"--style={flags.FLAGS.style}",
+            f"--weights={flags.FLAGS.weights}"]
+  print(f"VGG16: {description}; {os.cpu_count()} CPUs; TensorFlow {tf.__version__}")
+  rows = []
+  os.makedirs(_OUT_DIR.value, exist_ok=True)
+  for size in (int(s) for s in _SIZES.value):
+    configs = default_configs(_BASELINE_STEPS.value, _PRESETS.value)
+    size_rows, sheet = run_size(size, vgg, content, style, common, configs,
+                                _BASELINE_STEPS.value)
+    rows += size_rows
+    images.save_image(os.path.join(_OUT_DIR.value, f"sheet_{size}.png"), sheet)
+  report = table(rows)
+  if _MEMORY_SIZES.value:
+    report += "\n\n" + memory_table()
+  print(report)
+  with open(os.path.join(_OUT_DIR.value, "table.md"), "w", encoding="utf-8") as f:
+    f.write(report + "\n")
+
+
+if __name__ == "__main__":
+  app.run(main)
