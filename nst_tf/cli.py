@@ -4,6 +4,7 @@
   nst-tf --flagfile=flags/quick.flags --content=photo.jpg --style=painting.jpg
 """
 
+import contextlib
 import copy
 import logging
 import os
@@ -15,8 +16,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from absl import app  # pylint: disable=g-import-not-at-top
 from absl import flags
+from absl import logging as absl_logging
 
-from nst_tf import features, images, monitor
+from nst_tf import export, features, images, monitor
 from nst_tf.errors import StyleTransferError
 from nst_tf.optimize import INITS, OPTIMIZERS, Settings, StyleTransfer
 
@@ -127,8 +129,9 @@ _SAVE_EVERY = flags.DEFINE_integer(
     "Save the image every N steps as OUTPUT_NNNN.EXT (and log it to TensorBoard); 0: off.",
     lower_bound=0)
 _QUIET = flags.DEFINE_boolean("quiet", False, "Print nothing but errors.")
+_EXPORT_DIR = flags.DEFINE_string(
+    "export_dir", None, "nst-tf-export: the SavedModel folder to write (new or empty).")
 
-flags.mark_flags_as_required(["content", "style"])
 flags.register_validator("content_layers", _check(
     lambda v: features.check_layer_names(v, "content layer")))
 flags.register_validator("style_layers", _check(
@@ -189,6 +192,7 @@ def _fail(message: str, code: int = 1):
 
 
 def _setup_logging(quiet: bool) -> None:
+  absl_logging.set_verbosity(absl_logging.WARNING)  # TensorFlow's INFO lines go through absl.
   handler = logging.StreamHandler(sys.stderr)
   handler.setFormatter(logging.Formatter(f"{PROG}: %(message)s"))
   logger = logging.getLogger("nst_tf")
@@ -197,11 +201,24 @@ def _setup_logging(quiet: bool) -> None:
   logger.setLevel(logging.WARNING if quiet else logging.INFO)
 
 
-def main(argv):
+@contextlib.contextmanager
+def _command(argv):
+  """Common start of both commands; turns bad input into one line and an exit code."""
   if len(argv) > 1:
     _fail(f"unexpected arguments: {' '.join(argv[1:])} (flags need --name=value)", 2)
   _setup_logging(_QUIET.value)
   try:
+    yield
+  except StyleTransferError as e:
+    _fail(str(e))
+  except OSError as e:
+    _fail(f"{e.strerror or e}: {e.filename}" if e.filename else str(e))
+  except KeyboardInterrupt:
+    _fail("interrupted; no output written", 130)
+
+
+def main(argv):
+  with _command(argv):
     settings = settings_from_flags()
     images.check_output_path(_OUTPUT.value, (_CONTENT.value, _STYLE.value))
     content = images.load_image(_CONTENT.value, "content image")
@@ -216,13 +233,14 @@ def main(argv):
       callbacks.append(monitor.ImageSaver(_OUTPUT.value, _SAVE_EVERY.value))
     result = StyleTransfer(settings).run(content, style, callbacks)
     images.save_image(_OUTPUT.value, result)
-  except StyleTransferError as e:
-    _fail(str(e))
-  except OSError as e:
-    _fail(f"{e.strerror or e}: {e.filename}" if e.filename else str(e))
-  except KeyboardInterrupt:
-    _fail("interrupted; no output written", 130)
   logging.getLogger("nst_tf").info("wrote %s", _OUTPUT.value)
+
+
+def export_main(argv):
+  """nst-tf-export: writes a SavedModel that runs the whole style transfer."""
+  with _command(argv):
+    export.export(settings_from_flags(), _EXPORT_DIR.value)
+  logging.getLogger("nst_tf").info("wrote SavedModel %s", _EXPORT_DIR.value)
 
 
 def _parse_flags(argv):
@@ -234,8 +252,15 @@ def _parse_flags(argv):
 
 
 def run():
-  """Console-script entry point."""
+  """Console-script entry point of nst-tf."""
+  flags.mark_flags_as_required(["content", "style"])
   app.run(main, flags_parser=_parse_flags)
+
+
+def run_export():
+  """Console-script entry point of nst-tf-export."""
+  flags.mark_flag_as_required("export_dir")
+  app.run(export_main, flags_parser=_parse_flags)
 
 
 if __name__ == "__main__":

@@ -181,18 +181,23 @@ class StyleTransfer:
     s = self.settings
     content_features = self._features(content)
     style_features = self._features(style)
-    content_targets = {n: tf.constant(content_features[n]) for n in s.content_layers}
-    style_targets = {n: tf.constant(losses.gram_matrix(style_features[n]))
-                     for n in s.style_layers}
+    content_targets = {n: content_features[n] for n in s.content_layers}
+    style_targets = {n: losses.gram_matrix(style_features[n]) for n in s.style_layers}
     return content_targets, style_targets
 
-  def loss_terms(self, image: tf.Tensor, content_targets: dict, style_targets: dict) -> dict:
-    """The weighted loss terms and their sum, for an [1, H, W, 3] image."""
+  def loss_terms(self, image: tf.Tensor, content_targets: dict, style_targets: dict,
+                 content_weight=None, style_weight=None) -> dict:
+    """The weighted loss terms and their sum, for an [1, H, W, 3] image.
+
+    The weights default to the settings'; the export passes tensors instead.
+    """
     s = self.settings
+    content_weight = s.content_weight if content_weight is None else content_weight
+    style_weight = s.style_weight if style_weight is None else style_weight
     feats = self._features(image)
     terms = {
-        "content": s.content_weight * losses.content_loss(feats, content_targets),
-        "style": s.style_weight * losses.style_loss(
+        "content": content_weight * losses.content_loss(feats, content_targets),
+        "style": style_weight * losses.style_loss(
             feats, style_targets, s.normalized_style_layer_weights),
         "tv": s.tv_weight * losses.total_variation_loss(image),
     }
