@@ -19,9 +19,8 @@ from absl import flags
 import keras
 import numpy as np
 import tensorflow as tf
-from PIL import Image, ImageDraw
 
-from nst_tf import cli, features, images, losses
+from nst_tf import cli, features, images, losses, sheet
 from nst_tf.optimize import Callback, Settings, StyleTransfer, resize
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -127,14 +126,6 @@ def measure(transfer: StyleTransfer, result: np.ndarray, content: np.ndarray,
                                   transfer.settings.normalized_style_layer_weights)))
 
 
-def _label(image: np.ndarray, text: str) -> np.ndarray:
-  canvas = Image.fromarray(image)
-  draw = ImageDraw.Draw(canvas)
-  draw.rectangle((0, 0, 8 + 7 * len(text), 16), fill=(0, 0, 0))
-  draw.text((4, 2), text, fill=(255, 255, 255))
-  return np.asarray(canvas)
-
-
 def default_configs(steps: int, presets: list[str]) -> list[tuple[str, list[str] | None]]:
   """(name, nst-tf flags) for each row; None marks the baseline."""
   configs = [("baseline", None),
@@ -148,7 +139,7 @@ def run_size(size: int, vgg: keras.Model, content: np.ndarray, style: np.ndarray
              common: list[str], configs: list[tuple[str, list[str] | None]],
              steps: int) -> tuple[list[dict], np.ndarray]:
   """Runs every row at one final size; returns the rows and a labelled sheet."""
-  models, rows, pictures = {}, [], []
+  models, rows, pictures, labels = {}, [], [], []
   for name, args in configs:
     settings = cli.settings_from_args(common + (args or []) + [f"--image_size={size}"])
     key = (settings.content_layers, settings.style_layers, settings.pooling, settings.padding)
@@ -171,9 +162,10 @@ def run_size(size: int, vgg: keras.Model, content: np.ndarray, style: np.ndarray
     rows.append(dict(size=size, name=name, wall=wall, steps=len(timer.times),
                      step=float(np.median(final)), gflops=flops / wall / 1e9,
                      content=content_error, style=style_error))
-    pictures.append(_label(result, name))
+    pictures.append(result)
+    labels.append(name)
     print(f"  {size:5d} {name:14s} {wall:7.1f} s  {len(timer.times):4d} steps", flush=True)
-  return rows, np.concatenate(pictures, axis=1)
+  return rows, sheet.make_sheet(pictures, len(pictures), result.shape[0], labels)
 
 
 def table(rows: list[dict]) -> str:
@@ -227,10 +219,10 @@ def main(argv):
   os.makedirs(_OUT_DIR.value, exist_ok=True)
   for size in (int(s) for s in _SIZES.value):
     configs = default_configs(_BASELINE_STEPS.value, _PRESETS.value)
-    size_rows, sheet = run_size(size, vgg, content, style, common, configs,
-                                _BASELINE_STEPS.value)
+    size_rows, picture = run_size(size, vgg, content, style, common, configs,
+                                  _BASELINE_STEPS.value)
     rows += size_rows
-    images.save_image(os.path.join(_OUT_DIR.value, f"sheet_{size}.png"), sheet)
+    images.save_image(os.path.join(_OUT_DIR.value, f"sheet_{size}.png"), picture)
   report = table(rows)
   if _MEMORY_SIZES.value:
     report += "\n\n" + memory_table()

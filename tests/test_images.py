@@ -114,3 +114,11 @@ def test_check_output_path(tmp_path):
 def test_fit_size_keeps_aspect():
   assert images.fit_size((300, 451), 256) == (170, 256)
   assert images.fit_size((512, 256), 128) == (128, 64)
+
+
+def test_sheet_lays_out_rows_of_scaled_cells():
+  from nst_tf import sheet
+  pictures = [np.zeros((10, 20, 3)), np.zeros((20, 20, 3)), np.zeros((5, 5, 3))]
+  out = sheet.make_sheet(pictures, columns=2, height=10, labels=["a", "b", "c"], gap=2)
+  assert out.shape == (10 + 2 + 10, 20 + 2 + 10, 3) and out.dtype == np.uint8
+  assert (out[12:, 12:] == 255).all()  # Empty cell on the second row stays white.

