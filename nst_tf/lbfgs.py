@@ -42,10 +42,13 @@ class LBFGS:
     s = x - self.prev_x
     y = g - self.prev_g
     sy = tf.tensordot(s, y, 1)
-    if sy > 1e-10:
+
+    def push():
       self.s.assign(tf.concat([self.s[1:], s[None]], 0))
       self.y.assign(tf.concat([self.y[1:], y[None]], 0))
       self.rho.assign(tf.concat([self.rho[1:], [1.0 / sy]], 0))
+    # Explicit tf.cond, not a Python `if`: works without AutoGraph's source rewriting.
+    tf.cond(tf.logical_and(self.iterations > 0, sy > 1e-10), push, lambda: None)
 
   def _direction(self, g: tf.Tensor) -> tf.Tensor:
     """The two-loop recursion: -H g. Empty slots have rho = 0 and change nothing."""
@@ -68,12 +71,10 @@ class LBFGS:
     """One projected L-BFGS step from the current value, given its gradient."""
     x = tf.reshape(self.variable, [-1])
     g = tf.reshape(tf.cast(grad, tf.float32), [-1])
-    if self.iterations > 0:
-      self._remember(x, g)
-    if self.rho[-1] > 0:
-      direction = self._direction(g)
-    else:
-      direction = -g * (self.first_step / tf.maximum(tf.reduce_max(tf.abs(g)), 1e-30))
+    self._remember(x, g)
+    direction = tf.cond(
+        self.rho[-1] > 0, lambda: self._direction(g),
+        lambda: -g * (self.first_step / tf.maximum(tf.reduce_max(tf.abs(g)), 1e-30)))
     self.prev_x.assign(x)
     self.prev_g.assign(g)
     new = tf.clip_by_value(x + direction, *self.bounds)
