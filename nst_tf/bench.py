@@ -119,7 +119,7 @@ def measure(transfer: StyleTransfer, result: np.ndarray, content: np.ndarray,
   size = result.shape[:2]
   c = resize(content[None], size)
   s = resize(style[None], images.fit_size(style.shape[:2], max(size)))
-  content_targets, style_targets = transfer.targets(c, s)
+  content_targets, style_targets = transfer.targets(c, [s])
   feats = transfer.model(tf.constant(result[None], tf.float32))
   return (float(losses.content_loss(feats, content_targets)),
           float(losses.style_loss(feats, style_targets,
@@ -182,12 +182,18 @@ def table(rows: list[dict]) -> str:
   return "\n".join(lines)
 
 
+def _style_path() -> str:
+  if len(flags.FLAGS.style) != 1:
+    raise app.UsageError("the benchmark takes one --style image")
+  return flags.FLAGS.style[0]
+
+
 def memory_probe(size: int) -> None:
   """A few steps of each optimiser at `size`; prints this process's peak RSS in MiB."""
   settings = Settings(image_size=size, iterations=3, optimizer=flags.FLAGS.optimizer,
                       weights=flags.FLAGS.weights)
   transfer = StyleTransfer(settings)
-  transfer.run(images.load_image(flags.FLAGS.content), images.load_image(flags.FLAGS.style))
+  transfer.run(flags.FLAGS.content, _style_path())
   print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 
 
@@ -198,7 +204,7 @@ def memory_table() -> str:
       out = subprocess.run(
           [sys.executable, "-m", "nst_tf.bench", f"--memory_probe={size}",
            f"--weights={flags.FLAGS.weights}", f"--content={flags.FLAGS.content}",
-           f"--style={flags.FLAGS.style}", f"--optimizer={optimizer}"],
+           f"--style={_style_path()}", f"--optimizer={optimizer}"],
           capture_output=True, text=True, check=True)
       lines.append(f"| {size} | {optimizer} | {float(out.stdout.split()[-1]):.0f} |")
   return "\n".join(lines)
@@ -211,8 +217,8 @@ def main(argv):
   del argv
   vgg, description = features.load_vgg16(flags.FLAGS.weights)
   content = images.load_image(flags.FLAGS.content, "content image")
-  style = images.load_image(flags.FLAGS.style, "style image")
-  common = [f"--content={flags.FLAGS.content}", f"--style={flags.FLAGS.style}",
+  style = images.load_image(_style_path(), "style image")
+  common = [f"--content={flags.FLAGS.content}", f"--style={_style_path()}",
             f"--weights={flags.FLAGS.weights}"]
   print(f"VGG16: {description}; {os.cpu_count()} CPUs; TensorFlow {tf.__version__}")
   rows = []

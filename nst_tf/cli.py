@@ -26,14 +26,13 @@ PROG = "nst-tf"
 _D = Settings()  # Flag defaults come from the library's defaults.
 
 
-def _check(check, message=None):
-  """Adapts a function that raises StyleTransferError to an absl validator."""
+def _check(check):
+  """An absl validator from a check that returns False or raises StyleTransferError."""
   def validator(value):
     try:
-      check(value)
+      return check(value) is not False
     except StyleTransferError as e:
-      raise flags.ValidationError(message or str(e))
-    return True
+      raise flags.ValidationError(str(e))
   return validator
 
 
@@ -65,7 +64,8 @@ def _iterations(values):
 
 
 _CONTENT = flags.DEFINE_string("content", None, "Content image (the photo).")
-_STYLE = flags.DEFINE_string("style", None, "Style image (the painting).")
+_STYLE = flags.DEFINE_list(
+    "style", None, "Style image (the painting), or several, comma-separated, to blend.")
 _OUTPUT = flags.DEFINE_string(
     "output", "stylized.png", "Output image; the format follows the extension (.png, .jpg, ...).")
 _IMAGE_SIZE = flags.DEFINE_integer(
@@ -101,6 +101,12 @@ _STYLE_LAYERS = flags.DEFINE_list(
 _STYLE_LAYER_WEIGHTS = flags.DEFINE_list(
     "style_layer_weights", None,
     "One weight per style layer (normalised to sum to 1); default: equal.")
+_STYLE_BLEND_WEIGHTS = flags.DEFINE_list(
+    "style_blend_weights", None,
+    "With several --style images: one weight each (normalised to sum to 1); default: equal.")
+_ORIGINAL_COLORS = flags.DEFINE_boolean(
+    "original_colors", _D.original_colors,
+    "Keep the content's colours: take only the luminance from the result.")
 _STYLE_SCALE = flags.DEFINE_float(
     "style_scale", _D.style_scale,
     "Size of the style image relative to --image_size (bigger: larger brush strokes).")
@@ -136,8 +142,14 @@ flags.register_validator("content_layers", _check(
     lambda v: features.check_layer_names(v, "content layer")))
 flags.register_validator("style_layers", _check(
     lambda v: features.check_layer_names(v, "style layer")))
-flags.register_validator("style_layer_weights", _check(
-    lambda v: v is None or min(_floats(v)) >= 0), "must be non-negative numbers")
+for _name in ("style_layer_weights", "style_blend_weights"):
+  flags.register_validator(_name, _check(lambda v: v is None or min(_floats(v)) >= 0),
+                           "must be non-negative numbers")
+flags.register_multi_flags_validator(
+    ["style", "style_blend_weights"],
+    lambda f: f["style_blend_weights"] is None or
+    len(f["style_blend_weights"]) == len(f["style"] or []),
+    "--style_blend_weights needs one weight per --style image")
 flags.register_multi_flags_validator(
     ["style_layers", "style_layer_weights"],
     lambda f: f["style_layer_weights"] is None or
@@ -156,16 +168,20 @@ flags.register_validator("output", _check(images.image_format))
 # Flags whose values go to Settings as they are.
 _PLAIN = ("image_size", "content_weight", "style_weight", "tv_weight", "content_layers",
           "style_layers", "style_scale", "init", "learning_rate", "lr_decay", "seed", "weights",
-          "pooling", "padding", "optimizer", "stop_tolerance", "stop_window", "lbfgs_history")
+          "pooling", "padding", "optimizer", "stop_tolerance", "stop_window", "lbfgs_history",
+          "original_colors")
 
 
 def settings_from_flags(flag_values: flags.FlagValues = flags.FLAGS) -> Settings:
   """The library settings that parsed flags ask for."""
-  layer_weights = flag_values["style_layer_weights"].value
+  def floats_or_none(name):
+    value = flag_values[name].value
+    return None if value is None else _floats(value)
   return Settings(
       iterations=_iterations(flag_values["iterations"].value),
       scales=_scales(flag_values["scales"].value),
-      style_layer_weights=None if layer_weights is None else _floats(layer_weights),
+      style_layer_weights=floats_or_none("style_layer_weights"),
+      style_blend_weights=floats_or_none("style_blend_weights"),
       **{name: flag_values[name].value for name in _PLAIN})
 
 
@@ -220,9 +236,9 @@ def _command(argv):
 def main(argv):
   with _command(argv):
     settings = settings_from_flags()
-    images.check_output_path(_OUTPUT.value, (_CONTENT.value, _STYLE.value))
+    images.check_output_path(_OUTPUT.value, (_CONTENT.value, *_STYLE.value))
     content = images.load_image(_CONTENT.value, "content image")
-    style = images.load_image(_STYLE.value, "style image")
+    styles = [images.load_image(path, "style image") for path in _STYLE.value]
     callbacks = []
     if not _QUIET.value:
       callbacks.append(monitor.ProgressLogger(_LOG_EVERY.value))
@@ -231,7 +247,7 @@ def main(argv):
       callbacks.append(monitor.TensorBoardLogger(_LOGDIR.value, image_every, _flags_text()))
     if _SAVE_EVERY.value:
       callbacks.append(monitor.ImageSaver(_OUTPUT.value, _SAVE_EVERY.value))
-    result = StyleTransfer(settings).run(content, style, callbacks)
+    result = StyleTransfer(settings).run(content, styles, callbacks)
     images.save_image(_OUTPUT.value, result)
   logging.getLogger("nst_tf").info("wrote %s", _OUTPUT.value)
 

@@ -60,7 +60,7 @@ class StyleTransferModule(tf.Module):
     style = tf.image.resize(tf.cast(style, tf.float32)[None], self._style_size(content[0], style),
                             method="bicubic", antialias=True)
     style = tf.clip_by_value(style, 0.0, 255.0)
-    content_targets, style_targets = self.transfer.targets(content, style)
+    content_targets, style_targets = self.transfer.targets(content, [style])
     decay_steps = tf.cast(tf.maximum(1, iterations - 1), tf.float32)
 
     def adam_step(i, image, m, v):

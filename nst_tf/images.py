@@ -105,6 +105,22 @@ def to_uint8(image) -> np.ndarray:
   return np.clip(np.rint(array), 0, 255).astype(np.uint8)
 
 
+# ITU-R BT.601 RGB -> YUV; Y is the luminance, U and V the colour.
+_RGB_TO_YUV = np.array([[0.299, -0.14714119, 0.61497538],
+                        [0.587, -0.28886916, -0.51496512],
+                        [0.114, 0.43601035, -0.10001026]], np.float32)
+
+
+def keep_colors(stylized: np.ndarray, content: np.ndarray) -> np.ndarray:
+  """The luminance of `stylized` with the colour (chroma) of `content`, in [0, 255].
+
+  Both are float RGB [H, W, 3] of the same size.
+  """
+  yuv = np.asarray(stylized, np.float32) @ _RGB_TO_YUV
+  yuv[..., 1:] = (np.asarray(content, np.float32) @ _RGB_TO_YUV)[..., 1:]
+  return np.clip(yuv @ np.linalg.inv(_RGB_TO_YUV), 0.0, 255.0)
+
+
 def image_format(path: str) -> tuple[str, dict]:
   """The PIL format and save options for a path, from its extension."""
   ext = os.path.splitext(path)[1].lower()

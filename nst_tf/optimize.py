@@ -40,6 +40,10 @@ class Settings:
       "block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1")
   style_layer_weights: Optional[tuple[float, ...]] = None  # None: equal weights.
   style_scale: float = 1.0
+  # With several style images: how much each one's Gram matrices count. None: equal.
+  style_blend_weights: Optional[tuple[float, ...]] = None
+  # Keep the content's colours: take only the luminance from the stylised result.
+  original_colors: bool = False
   init: str = "content"  # One of INITS, or an image path.
   learning_rate: float = 10.0
   # Adam's rate falls exponentially over each scale's steps to this fraction.
@@ -63,9 +67,9 @@ class Settings:
       if not isinstance(value, (int, np.integer)):
         object.__setattr__(self, name, tuple(int(v) for v in value)
                            if name in ("iterations", "scales") else tuple(value))
-    if self.style_layer_weights is not None:
-      object.__setattr__(self, "style_layer_weights",
-                         tuple(float(w) for w in self.style_layer_weights))
+    for name in ("style_layer_weights", "style_blend_weights"):
+      if getattr(self, name) is not None:
+        object.__setattr__(self, name, tuple(float(w) for w in getattr(self, name)))
     self.validate()
 
   def validate(self) -> None:
@@ -103,8 +107,10 @@ class Settings:
         raise StyleTransferError(
             f"{len(self.style_layer_weights)} style layer weights for "
             f"{len(self.style_layers)} style layers")
-      if min(self.style_layer_weights) < 0 or sum(self.style_layer_weights) <= 0:
-        raise StyleTransferError("style layer weights must be non-negative, not all zero")
+    for name in ("style_layer_weights", "style_blend_weights"):
+      weights = getattr(self, name)
+      if weights is not None and (not weights or min(weights) < 0 or sum(weights) <= 0):
+        raise StyleTransferError(f"{name} must be non-negative, not all zero")
     if self.init not in INITS and not os.path.isfile(self.init):
       raise StyleTransferError(
           f"init must be {', '.join(INITS)} or an image file, got {self.init!r}")
@@ -128,8 +134,19 @@ class Settings:
 
   @property
   def normalized_style_layer_weights(self) -> tuple[float, ...]:
-    weights = self.style_layer_weights or (1.0,) * len(self.style_layers)
-    return tuple(w / sum(weights) for w in weights)
+    return _normalized(self.style_layer_weights, len(self.style_layers))
+
+  def normalized_blend_weights(self, styles: int) -> tuple[float, ...]:
+    """One weight per style image, summing to one."""
+    if self.style_blend_weights is not None and len(self.style_blend_weights) != styles:
+      raise StyleTransferError(
+          f"{len(self.style_blend_weights)} style blend weights for {styles} style images")
+    return _normalized(self.style_blend_weights, styles)
+
+
+def _normalized(weights: Optional[Sequence[float]], count: int) -> tuple[float, ...]:
+  weights = weights or (1.0,) * count
+  return tuple(w / sum(weights) for w in weights)
 
 
 @dataclasses.dataclass
@@ -176,13 +193,20 @@ class StyleTransfer:
   def _features(self, image: tf.Tensor) -> dict:
     return self.model(image, training=False)
 
-  def targets(self, content: tf.Tensor, style: tf.Tensor) -> tuple[dict, dict]:
-    """Content features and style Gram matrices, computed once per size."""
+  def targets(self, content: tf.Tensor, styles: Sequence[tf.Tensor]) -> tuple[dict, dict]:
+    """Content features and style Gram matrices, computed once per size.
+
+    With several styles, each layer's target is the blend-weighted mix of the
+    styles' Gram matrices.
+    """
     s = self.settings
     content_features = self._features(content)
-    style_features = self._features(style)
     content_targets = {n: content_features[n] for n in s.content_layers}
-    style_targets = {n: losses.gram_matrix(style_features[n]) for n in s.style_layers}
+    style_targets = {n: 0.0 for n in s.style_layers}
+    for weight, style in zip(s.normalized_blend_weights(len(styles)), styles):
+      style_features = self._features(style)
+      for n in s.style_layers:
+        style_targets[n] += weight * losses.gram_matrix(style_features[n])
     return content_targets, style_targets
 
   def loss_terms(self, image: tf.Tensor, content_targets: dict, style_targets: dict,
@@ -199,12 +223,15 @@ class StyleTransfer:
         "content": content_weight * losses.content_loss(feats, content_targets),
         "style": style_weight * losses.style_loss(
             feats, style_targets, s.normalized_style_layer_weights),
-        "tv": s.tv_weight * losses.total_variation_loss(image),
+        # Skipped when off: no wasted work in the step.
+        "tv": (s.tv_weight * losses.total_variation_loss(image) if s.tv_weight
+               else tf.constant(0.0)),
     }
     terms["total"] = terms["content"] + terms["style"] + terms["tv"]
     return terms
 
   def initial_image(self, content: tf.Tensor, style: tf.Tensor) -> tf.Tensor:
+    """The start image at the content's size; `style` is the first style image."""
     s = self.settings
     size = tuple(content.shape[1:3])
     if s.init == "content":
@@ -252,27 +279,31 @@ class StyleTransfer:
       return terms
     return step
 
-  def run(self, content: images.ImageLike, style: images.ImageLike,
+  def run(self, content: images.ImageLike,
+          style: Union[images.ImageLike, Sequence[images.ImageLike]],
           callbacks: Sequence[Callback] = ()) -> np.ndarray:
-    """Stylises `content` with `style`; returns a uint8 RGB array [H, W, 3].
+    """Stylises `content` with `style` (one image, or a list to blend); returns uint8 [H, W, 3].
 
-    Runs each scale in turn, coarsest first, each starting from the previous
-    result upsampled, with targets computed once per scale.
+    Runs each scale in turn, coarsest first, with targets computed once per
+    scale; each finer scale starts from the content plus the coarser scale's
+    change, upsampled.
     """
     s = self.settings
     content = images.load_image(content, "content image")
-    style = images.load_image(style, "style image")
+    styles = [images.load_image(image, "style image")
+              for image in (style if isinstance(style, (list, tuple)) else [style])]
+    s.normalized_blend_weights(len(styles))  # Fails before any work on a bad count.
     plan = list(zip(s.scale_sizes(), s.steps_per_scale()))
     total = sum(steps for _, steps in plan)
     image, state, done = None, None, 0
     for scale, (long_side, steps) in enumerate(plan):
       size = images.fit_size(content.shape[:2], long_side)
       content_t = resize(content[None], size)
-      style_size = images.fit_size(style.shape[:2], max(16, round(long_side * s.style_scale)))
-      style_t = resize(style[None], style_size)
-      content_targets, style_targets = self.targets(content_t, style_t)
+      styles_t = [resize(style[None], images.fit_size(
+          style.shape[:2], max(16, round(long_side * s.style_scale)))) for style in styles]
+      content_targets, style_targets = self.targets(content_t, styles_t)
       if image is None:
-        start = self.initial_image(content_t, style_t)
+        start = self.initial_image(content_t, styles_t[0])
       else:
         # Carry over what the coarser scale changed, not its blurry pixels:
         # upsampling a stylised image loses the photo's fine detail.
@@ -290,12 +321,15 @@ class StyleTransfer:
           callback.on_step(state)
         history.append(state.losses["total"])
         if _is_flat(history, s.stop_tolerance, s.stop_window):
-          log.info("scale %d/%d (%d px): loss flat, next after %d of %d steps",
+          log.info("scale %d/%d (%d px): loss flat after %d of %d steps, moving on",
                    scale + 1, len(plan), long_side, len(history), steps)
           break
     for callback in callbacks:
       callback.on_end(state)
-    return images.to_uint8(image.numpy())
+    result = image.numpy()[0]
+    if s.original_colors:
+      result = images.keep_colors(result, content_t.numpy()[0])
+    return images.to_uint8(result)
 
 
 def _is_flat(history: Sequence[float], tolerance: float, window: int) -> bool:

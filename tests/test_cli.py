@@ -64,6 +64,16 @@ def test_quiet_prints_nothing_of_ours(tmp_path):
   assert not [line for line in r.stderr.splitlines() if line.startswith(("step ", "nst-tf"))]
 
 
+def test_blend_and_original_colors_from_the_command_line(tmp_path):
+  from conftest import STYLE2
+  out = tmp_path / "blend.png"
+  r = run_cli(f"--content={CONTENT}", f"--style={STYLE},{STYLE2}", "--style_blend_weights=3,1",
+              "--original_colors", f"--output={out}", "--iterations=2", "--quiet", *SMALL)
+  assert r.returncode == 0, r.stderr
+  with Image.open(out) as image:
+    assert image.size == (64, 43)
+
+
 @pytest.mark.parametrize("preset", sorted(glob.glob(os.path.join(ROOT, "flags", "*.flags"))))
 def test_presets_parse_and_run(tmp_path, preset):
   out = tmp_path / "preset.png"
@@ -88,6 +98,12 @@ BAD_INPUTS = {
     "zero iterations": (OK + ["--iterations=0"], "iterations"),
     "negative weight": (OK + ["--style_weight=-1"], "style_weight"),
     "weights count": (OK + ["--style_layer_weights=1,2"], "one weight per style layer"),
+    "negative layer weight": (OK + ["--style_layer_weights=1,1,-1,1,1"],
+                              "must be non-negative numbers"),
+    "blend weights count": (OK + ["--style_blend_weights=1,2"],
+                            "needs one weight per --style image"),
+    "missing second style": (["--content={content}", "--style={style},{tmp}/gone.jpg"],
+                             "style image not found"),
     "weights not numbers": (OK + ["--style_layer_weights=a,b,c,d,e"], "not a list of floats"),
     "bad init": (OK + ["--init=sparkles"], "init"),
     "bad extension": (OK + ["--output={tmp}/out.gifx"], "extension"),

@@ -45,7 +45,7 @@ def _model(hed_vgg16, settings):
 
 def _style_distance(transfer, image, style):
   """Our style loss (unweighted) of `image` against `style`, at image's size."""
-  _, grams = transfer.targets(image[None], style[None])
+  _, grams = transfer.targets(image[None], [style[None]])
   feats = transfer.model(np.asarray(image, np.float32)[None])
   return float(losses.style_loss(feats, grams, transfer.settings.normalized_style_layer_weights))
 
@@ -69,7 +69,7 @@ def test_style_loss_falls_and_content_is_kept(hed_vgg16, small_images):
   assert colour_gap(result, style) < 0.6 * colour_gap(content, style)
 
   # Content kept: the result is far closer to the photo than the painting is.
-  content_targets, _ = transfer.targets(content[None], style[None])
+  content_targets, _ = transfer.targets(content[None], [style[None]])
   def content_distance(image):
     from nst_tf.losses import content_loss
     return float(content_loss(transfer.model(np.float32(image)[None]), content_targets))
@@ -137,3 +137,35 @@ def test_output_stays_in_pixel_box(hed_vgg16, small_images):
 def test_bad_settings(options, message):
   with pytest.raises(StyleTransferError, match=message):
     optimize.Settings(**options)
+
+
+def test_style_blends(hed_vgg16, small_images):
+  content, style, style2 = small_images
+  single = _transfer(hed_vgg16, iterations=15).run(content, style)
+  only_first = _transfer(hed_vgg16, iterations=15, style_blend_weights=(1, 0)).run(
+      content, [style, style2])
+  assert mean_abs_diff(single, only_first) < 0.5  # Weight 1, 0 is the single-style run.
+
+  transfer = _transfer(hed_vgg16, iterations=30)
+  results = {w: _transfer(hed_vgg16, iterations=30, style_blend_weights=w).run(
+      content, [style, style2]) for w in ((0.8, 0.2), (0.2, 0.8))}
+  towards_first = _style_distance(transfer, results[(0.8, 0.2)], style)
+  towards_second = _style_distance(transfer, results[(0.2, 0.8)], style)
+  assert towards_first < 0.7 * towards_second
+  assert (_style_distance(transfer, results[(0.2, 0.8)], style2) <
+          0.7 * _style_distance(transfer, results[(0.8, 0.2)], style2))
+  with pytest.raises(StyleTransferError, match="3 style blend weights for 2 style images"):
+    _transfer(hed_vgg16, style_blend_weights=(1, 1, 1)).run(content, [style, style2])
+
+
+def test_original_colors_keep_chroma_and_change_luminance(hed_vgg16, small_images):
+  from nst_tf.images import _RGB_TO_YUV
+  content, style, _ = small_images
+  result = _transfer(hed_vgg16, iterations=30, original_colors=True).run(content, style)
+  yuv_result = result.astype(np.float32) @ _RGB_TO_YUV
+  yuv_content = content.astype(np.float32) @ _RGB_TO_YUV
+  assert mean_abs_diff(yuv_result[..., 1:], yuv_content[..., 1:]) < 2.0
+  assert mean_abs_diff(yuv_result[..., 0], yuv_content[..., 0]) > 8.0
+  plain = _transfer(hed_vgg16, iterations=30).run(content, style)
+  assert mean_abs_diff((plain.astype(np.float32) @ _RGB_TO_YUV)[..., 1:],
+                       yuv_content[..., 1:]) > 4.0  # Without it, the colours move.
