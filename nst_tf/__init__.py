@@ -17,6 +17,7 @@ _EXPORTS = {
     "Settings": "nst_tf.optimize",
     "StyleTransfer": "nst_tf.optimize",
     "Callback": "nst_tf.optimize",
+    "Interrupted": "nst_tf.optimize",
     "StyleTransferError": "nst_tf.errors",
     "load_image": "nst_tf.images",
     "save_image": "nst_tf.images",

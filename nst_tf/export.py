@@ -12,6 +12,7 @@ nst_tf installed:
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import tempfile
@@ -111,6 +112,9 @@ def export(settings: Settings, export_dir: str) -> None:
     tmp = tempfile.mkdtemp(prefix=".nst-tf-export-", dir=parent)
   except OSError as e:
     raise StyleTransferError(f"cannot write to {parent}: {e.strerror or e}") from None
+  if settings.precision == "auto":
+    # The export runs on other machines: auto would bake in this CPU's choice.
+    settings = dataclasses.replace(settings, precision="float32")
   try:
     module = StyleTransferModule(StyleTransfer(settings))
     tf.saved_model.save(module, tmp, signatures={

@@ -14,7 +14,7 @@ from nst_tf.errors import StyleTransferError
 ImageLike = Union[str, os.PathLike, Image.Image, np.ndarray]
 
 # Extension -> (PIL format, save options).
-_FORMATS = {
+FORMATS = {
     ".png": ("PNG", {}),
     ".jpg": ("JPEG", {"quality": 95}),
     ".jpeg": ("JPEG", {"quality": 95}),
@@ -124,11 +124,11 @@ def keep_colors(stylized: np.ndarray, content: np.ndarray) -> np.ndarray:
 def image_format(path: str) -> tuple[str, dict]:
   """The PIL format and save options for a path, from its extension."""
   ext = os.path.splitext(path)[1].lower()
-  if ext not in _FORMATS:
-    known = ", ".join(sorted(_FORMATS))
+  if ext not in FORMATS:
+    known = ", ".join(sorted(FORMATS))
     raise StyleTransferError(
         f"cannot tell the image format of {path!r} from its extension; use one of {known}")
-  return _FORMATS[ext]
+  return FORMATS[ext]
 
 
 def check_output_path(path: str, inputs: tuple[str, ...] = ()) -> None:

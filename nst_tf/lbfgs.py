@@ -12,8 +12,10 @@ from __future__ import annotations
 import tensorflow as tf
 
 
-class LBFGS:
+class LBFGS(tf.Module):
   """Projected L-BFGS state for `variable`; call `apply(grad)` inside a tf.function.
+
+  A tf.Module, so that tf.train.Checkpoint saves its curvature pairs with the image.
 
   Args:
     variable: the image, a float32 tf.Variable.
@@ -25,6 +27,7 @@ class LBFGS:
 
   def __init__(self, variable: tf.Variable, history: int = 20, first_step: float = 10.0,
                bounds: tuple[float, float] = (0.0, 255.0)):
+    super().__init__(name="lbfgs")
     self.variable = variable
     self.history = history
     self.first_step = first_step

@@ -23,7 +23,8 @@ def gram_matrix(features: tf.Tensor) -> tf.Tensor:
 
 
 def _relative_error(value: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
-  value = tf.cast(value, tf.float32)
+  # Low-precision features are compared in float32: squares of bfloat16 lose too much.
+  value, target = tf.cast(value, tf.float32), tf.cast(target, tf.float32)
   return tf.reduce_sum(tf.square(value - target)) / (tf.reduce_sum(tf.square(target)) + 1e-8)
 
 
@@ -56,3 +57,20 @@ def total_variation_loss(image: tf.Tensor) -> tf.Tensor:
   dy = image[:, 1:, :, :] - image[:, :-1, :, :]
   dx = image[:, :, 1:, :] - image[:, :, :-1, :]
   return tf.reduce_mean(tf.square(dy)) + tf.reduce_mean(tf.square(dx))
+
+
+def normalize_gradient(features: tf.Tensor, weight) -> tf.Tensor:
+  """Identity forward; backward, the incoming gradient scaled to L1 norm `weight`.
+
+  Put between a layer and one loss term, it gives that term's gradient at the
+  layer a fixed size whatever the raw loss scale: `weight` alone sets the
+  balance between terms (jcjohnson/neural-style's -normalize_gradients).
+  """
+  @tf.custom_gradient
+  def identity(x):
+    def grad(upstream):
+      # Summed in float32: a bfloat16 sum over a whole layer loses the small terms.
+      norm = tf.reduce_sum(tf.abs(tf.cast(upstream, tf.float32))) + 1e-8
+      return upstream * tf.cast(weight / norm, upstream.dtype)
+    return tf.identity(x), grad
+  return identity(features)

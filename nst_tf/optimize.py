@@ -11,9 +11,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from nst_tf import features, images, losses
-from nst_tf.lbfgs import LBFGS
+from nst_tf import checkpoints, features, images, losses
 from nst_tf.errors import StyleTransferError
+from nst_tf.lbfgs import LBFGS
 
 log = logging.getLogger("nst_tf")
 
@@ -44,6 +44,9 @@ class Settings:
   style_blend_weights: Optional[tuple[float, ...]] = None
   # Keep the content's colours: take only the luminance from the stylised result.
   original_colors: bool = False
+  # Normalise each layer's loss gradient by its L1 norm before weighting it
+  # (jcjohnson/neural-style's -normalize_gradients).
+  normalize_gradients: bool = False
   init: str = "content"  # One of INITS, or an image path.
   learning_rate: float = 10.0
   # Adam's rate falls exponentially over each scale's steps to this fraction.
@@ -52,6 +55,8 @@ class Settings:
   weights: str = "auto"
   pooling: str = "max"
   padding: str = "zero"
+  # Arithmetic of the convolutions: one of features.PRECISIONS.
+  precision: str = "auto"
   # Early stop: end a scale when the loss fell by less than this fraction over
   # the last stop_window steps. 0 turns it off.
   stop_tolerance: float = 0.0
@@ -118,6 +123,9 @@ class Settings:
       raise StyleTransferError(f"pooling must be max or avg, got {self.pooling!r}")
     if self.padding not in ("zero", "reflect"):
       raise StyleTransferError(f"padding must be zero or reflect, got {self.padding!r}")
+    if self.precision not in features.PRECISIONS:
+      raise StyleTransferError(
+          f"precision must be {', '.join(features.PRECISIONS)}, got {self.precision!r}")
 
   def scale_sizes(self) -> tuple[int, ...]:
     """The long side of each scale, coarsest first; the last is image_size."""
@@ -170,6 +178,18 @@ class Callback:
     pass
 
 
+class Interrupted(KeyboardInterrupt):
+  """A run stopped by KeyboardInterrupt (or the CLI's SIGTERM) between steps.
+
+  `result` is the image so far as uint8 [H, W, 3] at the final size, finished
+  as a complete run's would be; `step` of `iterations` steps were done.
+  """
+
+  def __init__(self, result: np.ndarray, step: int, iterations: int):
+    super().__init__(f"interrupted at step {step} of {iterations}")
+    self.result, self.step, self.iterations = result, step, iterations
+
+
 def resize(image, size: tuple[int, int]) -> tf.Tensor:
   """Antialiased bicubic resize of an [H, W, 3] or [N, H, W, 3] image, kept in [0, 255]."""
   resized = tf.image.resize(image, size, method="bicubic", antialias=True)
@@ -188,7 +208,10 @@ class StyleTransfer:
     self.settings = settings
     layers = list(dict.fromkeys(settings.content_layers + settings.style_layers))
     self.model = model or features.build_feature_model(
-        layers, settings.weights, pooling=settings.pooling, padding=settings.padding)
+        layers, settings.weights, pooling=settings.pooling, padding=settings.padding,
+        precision=settings.precision)
+    # (style pixels digest, long side) -> Gram targets: a batch computes them once.
+    self._style_cache = {}
 
   def _features(self, image: tf.Tensor) -> dict:
     return self.model(image, training=False)
@@ -199,15 +222,35 @@ class StyleTransfer:
     With several styles, each layer's target is the blend-weighted mix of the
     styles' Gram matrices.
     """
-    s = self.settings
+    return self.content_targets(content), self.style_grams(styles)
+
+  def content_targets(self, content: tf.Tensor) -> dict:
+    """The content layers' features of a [1, H, W, 3] image."""
     content_features = self._features(content)
-    content_targets = {n: content_features[n] for n in s.content_layers}
-    style_targets = {n: 0.0 for n in s.style_layers}
+    return {n: content_features[n] for n in self.settings.content_layers}
+
+  def style_grams(self, styles: Sequence[tf.Tensor]) -> dict:
+    """Each style layer's blend-weighted mix of the [1, h, w, 3] styles' Gram matrices."""
+    s = self.settings
+    grams = {n: 0.0 for n in s.style_layers}
     for weight, style in zip(s.normalized_blend_weights(len(styles)), styles):
       style_features = self._features(style)
       for n in s.style_layers:
-        style_targets[n] += weight * losses.gram_matrix(style_features[n])
-    return content_targets, style_targets
+        grams[n] += weight * losses.gram_matrix(style_features[n])
+    return grams
+
+  def _cached_style_grams(self, styles: Sequence[np.ndarray], long_side: int) -> dict:
+    """`style_grams` of float [H, W, 3] styles sized for a scale; a batch computes them once."""
+    key = (checkpoints.fingerprint(None, styles), long_side)
+    if key not in self._style_cache:
+      # Only the current styles' entries are kept: other styles are unlikely to come back.
+      self._style_cache = {k: v for k, v in self._style_cache.items() if k[0] == key[0]}
+      self._style_cache[key] = self.style_grams(self._sized_styles(styles, long_side))
+    return self._style_cache[key]
+
+  def _sized_styles(self, styles: Sequence[np.ndarray], long_side: int) -> list[tf.Tensor]:
+    size = max(16, round(long_side * self.settings.style_scale))
+    return [resize(style[None], images.fit_size(style.shape[:2], size)) for style in styles]
 
   def loss_terms(self, image: tf.Tensor, content_targets: dict, style_targets: dict,
                  content_weight=None, style_weight=None) -> dict:
@@ -218,11 +261,17 @@ class StyleTransfer:
     s = self.settings
     content_weight = s.content_weight if content_weight is None else content_weight
     style_weight = s.style_weight if style_weight is None else style_weight
-    feats = self._features(image)
+    feats = content_feats = style_feats = self._features(image)
+    if s.normalize_gradients:
+      # Each term gets its own identity, so a layer used by both is normalised per term.
+      content_feats = {n: losses.normalize_gradient(feats[n], content_weight / len(content_targets))
+                       for n in content_targets}
+      style_feats = {n: losses.normalize_gradient(feats[n], style_weight * w)
+                     for n, w in zip(style_targets, s.normalized_style_layer_weights)}
     terms = {
-        "content": content_weight * losses.content_loss(feats, content_targets),
+        "content": content_weight * losses.content_loss(content_feats, content_targets),
         "style": style_weight * losses.style_loss(
-            feats, style_targets, s.normalized_style_layer_weights),
+            style_feats, style_targets, s.normalized_style_layer_weights),
         # Skipped when off: no wasted work in the step.
         "tv": (s.tv_weight * losses.total_variation_loss(image) if s.tv_weight
                else tf.constant(0.0)),
@@ -245,9 +294,11 @@ class StyleTransfer:
 
   def make_step(self, image: tf.Variable, content_targets: dict, style_targets: dict,
                 steps: int = 1):
-    """A tf.function that takes one optimiser step on `image` and returns the loss terms.
+    """A tf.function that takes one optimiser step on `image`, and the optimiser.
 
-    `steps` is how many steps this optimiser will take, for Adam's decay.
+    The function returns the loss terms; the optimiser (whose state a
+    checkpoint keeps) is a Keras Adam or an `LBFGS`. `steps` is how many steps
+    it will take, for Adam's decay.
     """
     s = self.settings
 
@@ -257,18 +308,16 @@ class StyleTransfer:
       return terms, tape.gradient(terms["total"], image)
 
     if s.optimizer == "lbfgs":
-      lbfgs = LBFGS(image, s.lbfgs_history, first_step=s.learning_rate)
-
-      def update(grad):
-        lbfgs.apply(grad)
+      optimizer = LBFGS(image, s.lbfgs_history, first_step=s.learning_rate)
+      update = optimizer.apply
     else:
       rate = keras.optimizers.schedules.ExponentialDecay(
           s.learning_rate, decay_steps=max(1, steps - 1), decay_rate=s.lr_decay)
-      adam = keras.optimizers.Adam(learning_rate=rate)
-      adam.build([image])
+      optimizer = keras.optimizers.Adam(learning_rate=rate)
+      optimizer.build([image])
 
       def update(grad):
-        adam.apply_gradients([(grad, image)])
+        optimizer.apply_gradients([(grad, image)])
         # Projected gradient descent: stay inside the valid pixel box.
         image.assign(tf.clip_by_value(image, 0.0, 255.0))
 
@@ -277,16 +326,25 @@ class StyleTransfer:
       terms, grad = loss_and_gradient()
       update(grad)
       return terms
-    return step
+    return step, optimizer
 
   def run(self, content: images.ImageLike,
           style: Union[images.ImageLike, Sequence[images.ImageLike]],
-          callbacks: Sequence[Callback] = ()) -> np.ndarray:
+          callbacks: Sequence[Callback] = (),
+          checkpoint_dir: Optional[str] = None,
+          checkpoint_every: int = 50) -> np.ndarray:
     """Stylises `content` with `style` (one image, or a list to blend); returns uint8 [H, W, 3].
 
     Runs each scale in turn, coarsest first, with targets computed once per
     scale; each finer scale starts from the content plus the coarser scale's
     change, upsampled.
+
+    With `checkpoint_dir`, the image, the optimiser state and the step are
+    saved every `checkpoint_every` steps, at the end of each scale and on an
+    interruption, and a run of the same settings and inputs resumes from there.
+
+    Raises:
+      Interrupted: KeyboardInterrupt during the run; it carries the image so far.
     """
     s = self.settings
     content = images.load_image(content, "content image")
@@ -295,41 +353,78 @@ class StyleTransfer:
     s.normalized_blend_weights(len(styles))  # Fails before any work on a bad count.
     plan = list(zip(s.scale_sizes(), s.steps_per_scale()))
     total = sum(steps for _, steps in plan)
-    image, state, done = None, None, 0
-    for scale, (long_side, steps) in enumerate(plan):
-      size = images.fit_size(content.shape[:2], long_side)
-      content_t = resize(content[None], size)
-      styles_t = [resize(style[None], images.fit_size(
-          style.shape[:2], max(16, round(long_side * s.style_scale)))) for style in styles]
-      content_targets, style_targets = self.targets(content_t, styles_t)
+    saver = checkpoint_dir and checkpoints.RunCheckpoint(
+        checkpoint_dir, checkpoints.fingerprint(s, [content] + styles), checkpoint_every)
+    first_scale, first_step, done = saver.progress() if saver else (0, 0, 0)
+    if done:
+      log.info("resuming from step %d of %d (%s)", done, total, checkpoint_dir)
+    image, state, scale, scale_step = None, None, first_scale, first_step
+    try:
+      for scale, (long_side, steps) in enumerate(plan):
+        if scale < first_scale:
+          continue
+        content_t = resize(content[None], images.fit_size(content.shape[:2], long_side))
+        content_targets = self.content_targets(content_t)
+        style_targets = self._cached_style_grams(styles, long_side)
+        if image is None:
+          start = self.initial_image(content_t, self._sized_styles(styles[:1], long_side)[0])
+        else:
+          start = _carry(image, content, tuple(content_t.shape[1:3]))
+        image = tf.Variable(start, name="image")
+        step, optimizer = self.make_step(image, content_targets, style_targets, steps)
+        scale_step = 0
+        if saver:
+          saver.track(image, optimizer)
+          if scale == first_scale and done:
+            saver.restore()
+            scale_step = first_step
+        history = []
+        while scale_step < steps:
+          terms = step()
+          scale_step, done = scale_step + 1, done + 1
+          state = Step(done, total, {k: float(v) for k, v in terms.items()}, image, scale)
+          for callback in callbacks:
+            callback.on_step(state)
+          if saver and done % saver.every == 0:
+            saver.save(scale, scale_step, done)
+          history.append(state.losses["total"])
+          if _is_flat(history, s.stop_tolerance, s.stop_window):
+            log.info("scale %d/%d (%d px): loss flat after %d of %d steps, moving on",
+                     scale + 1, len(plan), long_side, scale_step, steps)
+            break
+        if saver:
+          saver.save(scale, steps, done)  # This scale is finished, early stop or not.
+    except KeyboardInterrupt:
       if image is None:
-        start = self.initial_image(content_t, styles_t[0])
-      else:
-        # Carry over what the coarser scale changed, not its blurry pixels:
-        # upsampling a stylised image loses the photo's fine detail.
-        change = tf.image.resize(image - previous_content, size, method="bicubic")
-        start = tf.clip_by_value(content_t + change, 0.0, 255.0)
-      previous_content = content_t
-      image = tf.Variable(start, name="image")
-      step = self.make_step(image, content_targets, style_targets, steps)
-      history = []
-      for _ in range(steps):
-        terms = step()
-        done += 1
-        state = Step(done, total, {k: float(v) for k, v in terms.items()}, image, scale)
-        for callback in callbacks:
-          callback.on_step(state)
-        history.append(state.losses["total"])
-        if _is_flat(history, s.stop_tolerance, s.stop_window):
-          log.info("scale %d/%d (%d px): loss flat after %d of %d steps, moving on",
-                   scale + 1, len(plan), long_side, len(history), steps)
-          break
-    for callback in callbacks:
-      callback.on_end(state)
-    result = image.numpy()[0]
-    if s.original_colors:
-      result = images.keep_colors(result, content_t.numpy()[0])
+        raise
+      if saver and saver.image is image:
+        saver.save(scale, scale_step, done)
+      raise Interrupted(self._finish(image, content), done, total) from None
+    if state is not None:  # None when a finished run was resumed: nothing left to do.
+      for callback in callbacks:
+        callback.on_end(state)
+    return self._finish(image, content)
+
+  def _finish(self, image: tf.Tensor, content: np.ndarray) -> np.ndarray:
+    """The result at the final size, with the content's colours if asked, as uint8."""
+    size = images.fit_size(content.shape[:2], self.settings.image_size)
+    result = _carry(image, content, size).numpy()[0]
+    if self.settings.original_colors:
+      result = images.keep_colors(result, resize(content, size).numpy())
     return images.to_uint8(result)
+
+
+def _carry(image: tf.Tensor, content: np.ndarray, size: tuple[int, int]) -> tf.Tensor:
+  """`image` brought to `size`: the content at that size plus the image's change, upsampled.
+
+  Carrying over the change, not the pixels, keeps the photo's fine detail that
+  upsampling a small stylised image would blur.
+  """
+  if tuple(image.shape[1:3]) == tuple(size):
+    return tf.convert_to_tensor(image)
+  small = resize(content[None], tuple(image.shape[1:3]))
+  change = tf.image.resize(image - small, size, method="bicubic")
+  return tf.clip_by_value(resize(content[None], size) + change, 0.0, 255.0)
 
 
 def _is_flat(history: Sequence[float], tolerance: float, window: int) -> bool:
@@ -340,17 +435,23 @@ def _is_flat(history: Sequence[float], tolerance: float, window: int) -> bool:
   return before - now < tolerance * abs(before)
 
 
-def stylize(content: images.ImageLike, style: images.ImageLike,
-            callbacks: Sequence[Callback] = (), **options) -> np.ndarray:
+def stylize(content: images.ImageLike,
+            style: Union[images.ImageLike, Sequence[images.ImageLike]],
+            callbacks: Sequence[Callback] = (),
+            checkpoint_dir: Optional[str] = None,
+            checkpoint_every: int = 50,
+            **options) -> np.ndarray:
   """Paints `content` in the style of `style`; returns a uint8 RGB array [H, W, 3].
 
   Args:
     content: the photo, as a path, PIL image or array.
-    style: the painting, likewise.
+    style: the painting, likewise, or a list of them to blend.
     callbacks: `Callback`s called after each step (progress, TensorBoard, ...).
+    checkpoint_dir, checkpoint_every: see `StyleTransfer.run`.
     **options: any field of `Settings`, e.g. image_size=256, weights="hed".
   """
   unknown = set(options) - {f.name for f in dataclasses.fields(Settings)}
   if unknown:
     raise TypeError(f"stylize() got unknown options: {', '.join(sorted(unknown))}")
-  return StyleTransfer(Settings(**options)).run(content, style, callbacks)
+  return StyleTransfer(Settings(**options)).run(content, style, callbacks, checkpoint_dir,
+                                                checkpoint_every)

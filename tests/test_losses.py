@@ -92,6 +92,28 @@ def test_reflect_padding_and_avg_pooling_keep_weights(hed_vgg16):
   assert np.abs(plain(x)["block2_conv1"] - other(x)["block2_conv1"]).max() > 1.0
 
 
+def test_bfloat16_features_match_float32_closely(hed_vgg16):
+  layers = ["block1_conv1", "block4_conv2"]
+  exact = features.build_feature_model(layers, weights=hed_vgg16)
+  low = features.build_feature_model(layers, weights=hed_vgg16, precision="bfloat16")
+  x = np.random.default_rng(0).uniform(0, 255, (1, 48, 48, 3)).astype(np.float32)
+  for name in layers:
+    a, b = exact(x)[name].numpy(), low(x)[name]
+    assert b.dtype == "bfloat16"
+    b = np.asarray(b, np.float32)
+    assert np.linalg.norm(a - b) < 0.03 * np.linalg.norm(a)  # bfloat16 keeps ~3 digits.
+
+
+def test_auto_precision_follows_the_cpu(monkeypatch):
+  monkeypatch.setattr(features, "_cpu_has_bfloat16", lambda: True)
+  assert features.resolve_precision("auto") == "bfloat16"
+  monkeypatch.setattr(features, "_cpu_has_bfloat16", lambda: False)
+  assert features.resolve_precision("auto") == "float32"
+  assert features.resolve_precision("bfloat16") == "bfloat16"
+  with pytest.raises(StyleTransferError, match="precision must be auto, float32, bfloat16"):
+    features.resolve_precision("float16")
+
+
 def test_unknown_layer_names_are_rejected():
   with pytest.raises(StyleTransferError, match="unknown style layer block9_conv1"):
     features.check_layer_names(["block1_conv1", "block9_conv1"], "style layer")

@@ -35,11 +35,13 @@ _MODELS = {}
 
 def _model(hed_vgg16, settings):
   from nst_tf import features
-  key = (settings.pooling, settings.padding)
+  key = (settings.pooling, settings.padding, settings.precision)
   if key not in _MODELS:
     layers = list(dict.fromkeys(settings.content_layers + settings.style_layers))
+    # "auto" would make the tests depend on the CPU: float32 unless asked.
+    precision = "float32" if settings.precision == "auto" else settings.precision
     _MODELS[key] = features.build_feature_model(layers, hed_vgg16, settings.pooling,
-                                                settings.padding)
+                                                settings.padding, precision)
   return _MODELS[key]
 
 
@@ -75,6 +77,17 @@ def test_style_loss_falls_and_content_is_kept(hed_vgg16, small_images):
     return float(content_loss(transfer.model(np.float32(image)[None]), content_targets))
   style_as_content = optimize.resize(style[None], content.shape[:2])[0]
   assert content_distance(result) < 0.5 * content_distance(style_as_content)
+
+
+def test_bfloat16_run_lowers_the_style_loss_like_float32(hed_vgg16, small_images):
+  content, style, _ = small_images
+  finals = {}
+  for precision in ("float32", "bfloat16"):
+    recorder = Recorder()
+    _transfer(hed_vgg16, iterations=30, precision=precision).run(content, style, [recorder])
+    assert recorder.history[-1]["style"] < recorder.history[0]["style"] / 4
+    finals[precision] = recorder.history[-1]["total"]
+  assert finals["bfloat16"] < 1.3 * finals["float32"]
 
 
 def test_different_styles_give_different_results(hed_vgg16, small_images):
