@@ -107,7 +107,8 @@ _STYLE_LAYERS = flags.DEFINE_list(
     "style_layers", list(_D.style_layers), "VGG16 layers for the style loss.")
 _STYLE_LAYER_WEIGHTS = flags.DEFINE_list(
     "style_layer_weights", None,
-    "One weight per style layer (normalised to sum to 1); default: equal.")
+    "One weight per style layer (normalised to sum to 1); default: by block, "
+    "10, 10, 3, 1, 1 for blocks 1-5.")
 _STYLE_BLEND_WEIGHTS = flags.DEFINE_list(
     "style_blend_weights", None,
     "With several --style images: one weight each (normalised to sum to 1); default: equal.")
