@@ -48,7 +48,7 @@ _MEMORY_PROBE = flags.DEFINE_integer(
 
 # The default pair: the README's quick-start photo and painting.
 flags.FLAGS.set_default("content", [os.path.join(DATA, "chelsea.png")])
-flags.FLAGS.set_default("style", os.path.join(DATA, "starry_night.jpg"))
+flags.FLAGS.set_default("style", [os.path.join(DATA, "starry_night.jpg")])
 
 
 def conv_flops_per_step(model: keras.Model, size: tuple[int, int]) -> float:
@@ -181,7 +181,7 @@ def run_size(size: int, vgg: keras.Model, content: np.ndarray, style: np.ndarray
     print(f"  {size:5d} {name:14s} {wall:7.1f} s  {len(timer.times):4d} steps", flush=True)
   if feedforward.has_stylizer(_JUDGE_PYTHON.value):
     reference = _judge(rows, pictures, size)
-    pictures.append(resize(reference[None], pictures[0].shape[:2]).numpy()[0].astype(np.uint8))
+    pictures.append(images.to_uint8(resize(reference[None], pictures[0].shape[:2])))
     labels.append("feed-forward")
   return rows, sheet.make_sheet(pictures, len(pictures), result.shape[0], labels)
 
