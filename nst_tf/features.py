@@ -129,6 +129,7 @@ def load_vgg16(weights: str = "auto") -> tuple[keras.Model, str]:
 
 
 PRECISIONS = ("auto", "float32", "bfloat16")
+PADDINGS = ("reflect", "zero")
 
 
 def _cpu_has_bfloat16() -> bool:
@@ -159,11 +160,28 @@ def resolve_precision(precision: str) -> str:
   return "bfloat16"
 
 
+class ReflectPad(keras.layers.Layer):
+  """Pads [N, H, W, C] by one pixel on each side, mirrored about the edge pixel.
+
+  Unlike tf.pad's REFLECT mode it also takes a side of one pixel (the deepest
+  maps of a small image), where it repeats that pixel.
+  """
+
+  def call(self, x):
+    import tensorflow as tf  # pylint: disable=g-import-not-at-top  # Keras's backend.
+
+    for axis in (1, 2):
+      n = tf.shape(x)[axis]
+      index = tf.concat([[tf.minimum(1, n - 1)], tf.range(n), [tf.maximum(n - 2, 0)]], 0)
+      x = tf.gather(x, index, axis=axis)
+    return x
+
+
 def build_feature_model(
     layers: Sequence[str],
     weights: str | keras.Model = "auto",
     pooling: str = "max",
-    padding: str = "zero",
+    padding: str = "reflect",
     precision: str = "float32",
 ) -> keras.Model:
   """A frozen multi-output VGG16 that maps RGB [0, 255] images to named features.
@@ -176,9 +194,10 @@ def build_feature_model(
     layers: VGG16 layer names to expose, e.g. ("block4_conv2", "block1_conv1").
     weights: see `load_vgg16`, or an already built VGG16 to take weights from.
     pooling: "max" (VGG16's own) or "avg" (Gatys et al.'s choice, smoother).
-    padding: "zero" (VGG16's own) or "reflect": the same weights with
-      reflection padding before each valid convolution, which keeps the image
-      border from looking like an edge to the network.
+    padding: "reflect": the same weights with reflection padding before each
+      valid convolution, so the image border does not look like an edge to
+      the network (with VGG16's own "zero" padding, results get a lighter
+      frame a pixel or two wide).
     precision: "float32", "bfloat16" (convolutions in bfloat16, features
       returned in bfloat16; the losses compare them in float32) or "auto"
       (see `resolve_precision`).
@@ -186,7 +205,7 @@ def build_feature_model(
   check_layer_names(layers)
   if pooling not in ("max", "avg"):
     raise StyleTransferError(f"pooling must be max or avg, got {pooling!r}")
-  if padding not in ("zero", "reflect"):
+  if padding not in PADDINGS:
     raise StyleTransferError(f"padding must be zero or reflect, got {padding!r}")
   precision = resolve_precision(precision)
   dtype = "mixed_bfloat16" if precision == "bfloat16" else "float32"
@@ -206,7 +225,7 @@ def build_feature_model(
     if isinstance(layer, keras.layers.Conv2D):
       # A fresh layer with the same weights: padding and precision are ours to set.
       if padding == "reflect":
-        x = keras.ops.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]], mode="reflect")
+        x = ReflectPad(name=f"{name}_pad", dtype=dtype)(x)
       conv = keras.layers.Conv2D(layer.filters, layer.kernel_size, activation="relu",
                                  padding="valid" if padding == "reflect" else "same",
                                  name=name, dtype=dtype)

@@ -121,6 +121,47 @@ def keep_colors(stylized: np.ndarray, content: np.ndarray) -> np.ndarray:
   return np.clip(yuv @ np.linalg.inv(_RGB_TO_YUV), 0.0, 255.0)
 
 
+def match_colors(image: np.ndarray, palette: np.ndarray) -> np.ndarray:
+  """`image` recoloured so that its RGB mean and covariance are those of `palette`.
+
+  Uses the linear map that moves the colours least (the Monge-Kantorovich
+  solution between two Gaussians), so shading and edges are kept. Both are
+  float RGB [H, W, 3] in [0, 255], of any sizes; returns float32 in [0, 255].
+  """
+  def stats(array):
+    pixels = np.asarray(array, np.float64).reshape(-1, 3)
+    return pixels.mean(0), np.cov(pixels, rowvar=False) + 1e-3 * np.eye(3)
+
+  def sqrtm(matrix):
+    values, vectors = np.linalg.eigh(matrix)
+    return (vectors * np.sqrt(np.maximum(values, 0.0))) @ vectors.T
+
+  mean_i, cov_i = stats(image)
+  mean_p, cov_p = stats(palette)
+  root_i = sqrtm(cov_i)
+  inv_root_i = np.linalg.inv(root_i)
+  transform = inv_root_i @ sqrtm(root_i @ cov_p @ root_i) @ inv_root_i
+  pixels = (np.asarray(image, np.float64) - mean_i) @ transform + mean_p
+  return np.clip(pixels, 0.0, 255.0).astype(np.float32)
+
+
+def border_step(result: np.ndarray, content: np.ndarray, width: int = 2) -> float:
+  """The largest jump, in grey levels, of the stylisation at the image border.
+
+  For each edge: how much more the outer `width` pixels were lightened (or
+  darkened) than the `2 * width` pixels just inside them, averaged along the
+  edge. A band or frame along the border shows up here; the picture's own
+  content hardly does, since it is the change from the photo that is measured.
+  `result` and `content` are RGB [H, W, 3] of the same size.
+  """
+  luma = np.array([0.299, 0.587, 0.114])
+  change = np.asarray(result, np.float64) @ luma - np.asarray(content, np.float64) @ luma
+  steps = []
+  for edge in (change, change[::-1], change.T, change.T[::-1]):  # Top, bottom, left, right.
+    steps.append(edge[:width].mean() - edge[width:3 * width].mean())
+  return float(np.max(np.abs(steps)))
+
+
 def image_format(path: str) -> tuple[str, dict]:
   """The PIL format and save options for a path, from its extension."""
   ext = os.path.splitext(path)[1].lower()

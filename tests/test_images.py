@@ -122,3 +122,16 @@ def test_sheet_lays_out_rows_of_scaled_cells():
   out = sheet.make_sheet(pictures, columns=2, height=10, labels=["a", "b", "c"], gap=2)
   assert out.shape == (10 + 2 + 10, 20 + 2 + 10, 3) and out.dtype == np.uint8
   assert (out[12:, 12:] == 255).all()  # Empty cell on the second row stays white.
+
+
+def test_match_colors_takes_the_palette_and_keeps_the_shading():
+  rng = np.random.default_rng(0)
+  shading = np.linspace(60, 190, 64)[None, :, None] * np.ones((48, 64, 3))
+  image = np.clip(shading + rng.normal(0, 5, (48, 64, 3)), 0, 255).astype(np.float32)
+  palette = np.clip(rng.normal([80, 110, 170], [20, 15, 25], (32, 40, 3)), 0, 255)
+  out = images.match_colors(image, palette)
+  np.testing.assert_allclose(out.reshape(-1, 3).mean(0), palette.reshape(-1, 3).mean(0), atol=1)
+  np.testing.assert_allclose(np.cov(out.reshape(-1, 3).T), np.cov(palette.reshape(-1, 3).T),
+                             rtol=0.05, atol=3)
+  # The left-to-right shading is still there, now in the palette's colours.
+  assert np.corrcoef(out.mean(axis=(0, 2)), image.mean(axis=(0, 2)))[0, 1] > 0.99

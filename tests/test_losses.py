@@ -73,7 +73,7 @@ def test_feature_model_outputs_and_truncation():
 
 
 def test_feature_model_does_caffe_preprocessing(hed_vgg16):
-  model = features.build_feature_model(["block1_conv1"], weights=hed_vgg16)
+  model = features.build_feature_model(["block1_conv1"], weights=hed_vgg16, padding="zero")
   rgb = np.random.default_rng(0).uniform(0, 255, (1, 16, 16, 3)).astype(np.float32)
   caffe = rgb[..., ::-1] - np.array(features.CAFFE_MEAN_BGR, np.float32)
   expected = hed_vgg16.get_layer("block1_conv1")(caffe)
@@ -82,7 +82,7 @@ def test_feature_model_does_caffe_preprocessing(hed_vgg16):
 
 def test_reflect_padding_and_avg_pooling_keep_weights(hed_vgg16):
   layers = ["block1_conv1", "block2_conv1"]
-  plain = features.build_feature_model(layers, weights=hed_vgg16)
+  plain = features.build_feature_model(layers, weights=hed_vgg16, padding="zero")
   other = features.build_feature_model(layers, weights=hed_vgg16, padding="reflect",
                                        pooling="avg")
   x = np.random.default_rng(0).uniform(0, 255, (1, 32, 32, 3)).astype(np.float32)
@@ -90,6 +90,15 @@ def test_reflect_padding_and_avg_pooling_keep_weights(hed_vgg16):
   np.testing.assert_allclose(a[:, 1:-1, 1:-1], b[:, 1:-1, 1:-1], rtol=1e-5, atol=1e-3)
   assert np.abs(a - b).max() > 1.0  # Only the border differs.
   assert np.abs(plain(x)["block2_conv1"] - other(x)["block2_conv1"]).max() > 1.0
+
+
+def test_reflect_pad_mirrors_and_takes_one_pixel_sides():
+  x = np.random.default_rng(0).uniform(size=(1, 5, 4, 3)).astype(np.float32)
+  np.testing.assert_array_equal(features.ReflectPad()(x),
+                                np.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]], mode="reflect"))
+  thin = features.ReflectPad()(x[:, :1])  # Deep maps of small images are this thin.
+  np.testing.assert_array_equal(thin[:, 0], x[:, 0, np.r_[1, 0:4, 2]])
+  np.testing.assert_array_equal(thin[:, 2], thin[:, 0])
 
 
 def test_bfloat16_features_match_float32_closely(hed_vgg16):

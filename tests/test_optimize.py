@@ -5,10 +5,10 @@ import pytest
 from PIL import Image
 
 import nst_tf
-from nst_tf import losses, optimize
+from nst_tf import images, losses, optimize
 from nst_tf.errors import StyleTransferError
 
-from conftest import mean_abs_diff
+from conftest import CONTENT, STYLE, mean_abs_diff
 
 
 class Recorder(optimize.Callback):
@@ -117,6 +117,11 @@ def test_inits_start_where_asked(hed_vgg16, small_images, tmp_path):
       np.testing.assert_allclose(start, expected, atol=1.0)
   noise = _transfer(hed_vgg16, init="noise").initial_image(content[None], style[None])
   assert 100 < float(np.mean(noise)) < 155 and float(np.std(noise)) > 50
+  recolored = np.asarray(_transfer(hed_vgg16, init="style_colors").initial_image(
+      content[None], style[None]))[0]
+  # The photo in the painting's colours: its mean colour, the photo's layout.
+  np.testing.assert_allclose(recolored.mean((0, 1)), style.mean((0, 1)), atol=6)
+  assert np.corrcoef(recolored.mean(-1).ravel(), content.mean(-1).ravel())[0, 1] > 0.8
 
 
 def test_stylize_accepts_paths_pil_and_arrays(hed_vgg16, small_images, tmp_path):
@@ -191,3 +196,23 @@ def test_style_scale_resizes_the_style_before_its_gram_matrices(hed_vgg16, small
   assert max(sized.shape[1:3]) == 40
   assert mean_abs_diff(half.run(content, style),
                        _transfer(hed_vgg16, iterations=20).run(content, style)) > 2.0
+
+
+def test_border_step_measures_a_frame_not_the_picture():
+  photo = np.random.default_rng(0).uniform(0, 200, (40, 50, 3))
+  assert images.border_step(photo + 30, photo) < 1e-6  # A change everywhere is no band.
+  framed = photo.copy()
+  framed[:2] += 24  # A bright band two pixels high along the top.
+  assert abs(images.border_step(framed, photo) - 24) < 1e-6
+
+
+def test_reflect_padding_leaves_no_band_at_the_border(hed_vgg16):
+  photo = images.load_image(CONTENT)
+  steps = {}
+  for padding in ("zero", "reflect"):
+    transfer = _transfer(hed_vgg16, image_size=128, optimizer="lbfgs", iterations=60,
+                         padding=padding)
+    result = transfer.run(photo, STYLE)
+    steps[padding] = images.border_step(result, images.to_uint8(
+        optimize.resize(photo[None], result.shape[:2])))
+  assert steps["reflect"] < 0.6 * steps["zero"], steps
