@@ -157,10 +157,13 @@ def run_size(size: int, vgg: keras.Model, content: np.ndarray, style: np.ndarray
              steps: int) -> tuple[list[dict], np.ndarray]:
   """Runs every row at one final size; returns the rows and a labelled sheet."""
   models, rows, pictures, labels = {}, [], [], []
-  # One float32 judge for every row, whatever precision or layers the row ran with.
-  judge = StyleTransfer(Settings(precision="float32"), features.build_feature_model(
-      list(dict.fromkeys(Settings.content_layers + Settings.style_layers)), vgg,
-      precision="float32"))
+  # One judge for every row, whatever precision, padding or layers the row ran with:
+  # float32 and VGG16's own zero padding, the baseline's network. Our reflect-padded
+  # rows are judged by a network they did not optimise against, so any bias is theirs.
+  judge = StyleTransfer(Settings(precision="float32", padding="zero"),
+                        features.build_feature_model(
+                            list(dict.fromkeys(Settings.content_layers + Settings.style_layers)),
+                            vgg, padding="zero", precision="float32"))
   for name, args in configs:
     settings = cli.settings_from_args(common + args + [f"--image_size={size}"])
     precision = features.resolve_precision(settings.precision)
