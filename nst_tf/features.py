@@ -130,6 +130,19 @@ def load_vgg16(weights: str = "auto") -> tuple[keras.Model, str]:
 
 PRECISIONS = ("auto", "float32", "bfloat16")
 PADDINGS = ("reflect", "zero")
+POOLINGS = ("max", "avg")
+
+
+def _check_choice(what: str, value: str, choices: Sequence[str]) -> None:
+  if value not in choices:
+    raise StyleTransferError(f"{what} must be {', '.join(choices)}, got {value!r}")
+
+
+def check_model_options(pooling: str, padding: str, precision: str) -> None:
+  """Raises StyleTransferError for a pooling, padding or precision the model does not offer."""
+  _check_choice("pooling", pooling, POOLINGS)
+  _check_choice("padding", padding, PADDINGS)
+  _check_choice("precision", precision, PRECISIONS)
 
 
 def _cpu_has_bfloat16() -> bool:
@@ -149,9 +162,7 @@ def resolve_precision(precision: str) -> str:
   at the same judged quality. Without native support bfloat16 is emulated and
   slower, and on a GPU float32 is kept as the safe choice.
   """
-  if precision not in PRECISIONS:
-    raise StyleTransferError(
-        f"precision must be {', '.join(PRECISIONS)}, got {precision!r}")
+  _check_choice("precision", precision, PRECISIONS)
   if precision != "auto":
     return precision
   import tensorflow as tf  # pylint: disable=g-import-not-at-top  # Keras's backend.
@@ -203,10 +214,7 @@ def build_feature_model(
       (see `resolve_precision`).
   """
   check_layer_names(layers)
-  if pooling not in ("max", "avg"):
-    raise StyleTransferError(f"pooling must be max or avg, got {pooling!r}")
-  if padding not in PADDINGS:
-    raise StyleTransferError(f"padding must be zero or reflect, got {padding!r}")
+  check_model_options(pooling, padding, precision)
   precision = resolve_precision(precision)
   dtype = "mixed_bfloat16" if precision == "bfloat16" else "float32"
   if isinstance(weights, keras.Model):

@@ -128,13 +128,7 @@ class Settings:
     if self.init not in INITS and not os.path.isfile(self.init):
       raise StyleTransferError(
           f"init must be {', '.join(INITS)} or an image file, got {self.init!r}")
-    if self.pooling not in ("max", "avg"):
-      raise StyleTransferError(f"pooling must be max or avg, got {self.pooling!r}")
-    if self.padding not in features.PADDINGS:
-      raise StyleTransferError(f"padding must be zero or reflect, got {self.padding!r}")
-    if self.precision not in features.PRECISIONS:
-      raise StyleTransferError(
-          f"precision must be {', '.join(features.PRECISIONS)}, got {self.precision!r}")
+    features.check_model_options(self.pooling, self.padding, self.precision)
 
   def scale_sizes(self) -> tuple[int, ...]:
     """The long side of each scale, coarsest first; the last is image_size."""
