@@ -25,7 +25,7 @@ import numpy as np
 import tensorflow as tf
 
 from nst_tf import cli, features, feedforward, images, losses, sheet
-from nst_tf.optimize import Callback, Settings, StyleTransfer, resize
+from nst_tf.optimize import Callback, Settings, StyleTransfer, feature_model, resize
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
@@ -160,19 +160,15 @@ def run_size(size: int, vgg: keras.Model, content: np.ndarray, style: np.ndarray
   # One judge for every row, whatever precision, padding or layers the row ran with:
   # float32 and VGG16's own zero padding, the baseline's network. Our reflect-padded
   # rows are judged by a network they did not optimise against, so any bias is theirs.
-  judge = StyleTransfer(Settings(precision="float32", padding="zero"),
-                        features.build_feature_model(
-                            list(dict.fromkeys(Settings.content_layers + Settings.style_layers)),
-                            vgg, padding="zero", precision="float32"))
+  judge_settings = Settings(precision="float32", padding="zero")
+  judge = StyleTransfer(judge_settings, feature_model(judge_settings, vgg))
   for name, args in configs:
     settings = cli.settings_from_args(common + args + [f"--image_size={size}"])
     precision = features.resolve_precision(settings.precision)
     key = (settings.content_layers, settings.style_layers, settings.pooling, settings.padding,
            precision)
     if key not in models:
-      layers = list(dict.fromkeys(settings.content_layers + settings.style_layers))
-      models[key] = features.build_feature_model(layers, vgg, settings.pooling,
-                                                 settings.padding, precision)
+      models[key] = feature_model(settings, vgg)
     transfer = StyleTransfer(settings, models[key])
     timer = _Timer()
     start = time.perf_counter()

