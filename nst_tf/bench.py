@@ -24,11 +24,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from nst_tf import cli, features, feedforward, images, losses, sheet
+from nst_tf import cli, features, feedforward, images, losses, samples, sheet
 from nst_tf.optimize import Callback, Settings, StyleTransfer, feature_model, resize
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
+from nst_tf.samples import ROOT
 
 _SIZES = flags.DEFINE_list("sizes", ["256", "512"], "Final long sides to benchmark.")
 _BASELINE_STEPS = flags.DEFINE_integer(
@@ -54,8 +52,8 @@ _MEMORY_PROBE = flags.DEFINE_integer(
 BASELINE = "baseline"
 
 # The default pair: the README's quick-start photo and painting.
-flags.FLAGS.set_default("content", [os.path.join(DATA, "chelsea.png")])
-flags.FLAGS.set_default("style", [os.path.join(DATA, "starry_night.jpg")])
+flags.FLAGS.set_default("content", [samples.path(samples.CONTENTS[0])])
+flags.FLAGS.set_default("style", [samples.path(samples.STYLES[0])])
 
 
 def conv_flops_per_step(model: keras.Model, size: tuple[int, int]) -> float:

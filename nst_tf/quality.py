@@ -19,13 +19,9 @@ from absl import app
 from absl import flags
 import numpy as np
 
-from nst_tf import cli, feedforward, images, sheet
+from nst_tf import cli, feedforward, images, samples, sheet
 from nst_tf.optimize import StyleTransfer, resize
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
-CONTENTS = ("chelsea.png", "astronaut.png", "coffee.png")
-STYLES = ("starry_night.jpg", "woman-with-hat-matisse.jpg", "the_scream.jpg")
+from nst_tf.samples import CONTENTS, ROOT, STYLES
 
 _PRESET = flags.DEFINE_string("preset", os.path.join(ROOT, "flags", "quality.flags"),
                               "The flagfile our results are made with.")
@@ -52,7 +48,7 @@ def main(argv):
   os.makedirs(_OUT_DIR.value, exist_ok=True)
   rows, pictures = [], []
   for content, style in itertools.product(CONTENTS, STYLES):
-    content, style = os.path.join(DATA, content), os.path.join(DATA, style)
+    content, style = samples.path(content), samples.path(style)
     stem = os.path.join(_OUT_DIR.value, f"{_name(content)}__{_name(style)}")
     start = time.perf_counter()
     ours = transfer.run(content, style)

@@ -36,7 +36,8 @@ _MODELS = {}
 
 
 def _model(hed_vgg16, settings):
-  key = (settings.pooling, settings.padding, settings.precision)
+  key = (tuple(settings.content_layers), tuple(settings.style_layers), settings.pooling,
+         settings.padding, settings.precision)
   if key not in _MODELS:
     # "auto" would make the tests depend on the CPU: float32 unless asked.
     precision = "float32" if settings.precision == "auto" else settings.precision
