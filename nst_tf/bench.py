@@ -104,7 +104,7 @@ def baseline(vgg: keras.Model, content: np.ndarray, style: np.ndarray, settings:
 
   size = images.fit_size(content.shape[:2], settings.image_size)
   c = resize(content[None], size)
-  s = resize(style[None], images.fit_size(style.shape[:2], settings.image_size))
+  s = resize(style[None], images.style_size(style.shape[:2], size))
   content_targets = {n: feats(c)[n] for n in settings.content_layers}
   style_targets = {n: losses.gram_matrix(feats(s)[n]) for n in settings.style_layers}
   image = tf.Variable(c)
@@ -131,7 +131,7 @@ def measure(transfer: StyleTransfer, result: np.ndarray, content: np.ndarray,
   """Unweighted content and style relative errors of `result` at its own size."""
   size = result.shape[:2]
   c = resize(content[None], size)
-  s = resize(style[None], images.fit_size(style.shape[:2], max(size)))
+  s = resize(style[None], images.style_size(style.shape[:2], size))
   content_targets, style_targets = transfer.targets(c, [s])
   feats = transfer.model(tf.constant(result[None], tf.float32))
   return (float(losses.content_loss(feats, content_targets)),

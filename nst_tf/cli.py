@@ -120,7 +120,8 @@ _ORIGINAL_COLORS = flags.DEFINE_boolean(
     "Keep the content's colours: take only the luminance from the result.")
 _STYLE_SCALE = flags.DEFINE_float(
     "style_scale", _D.style_scale,
-    "Size of the style image relative to --image_size (bigger: larger brush strokes).")
+    "Size of the style image: its short side is this times the result's short side "
+    "(bigger: larger brush strokes).")
 _INIT = flags.DEFINE_string(
     "init", _D.init, f"Start image: {', '.join(INITS)}, or an image path "
     "(style_colors: the photo recoloured to the painting's colour statistics).")

@@ -33,9 +33,9 @@ _SCALAR = tf.TensorSpec([], tf.float32)
 class StyleTransferModule(tf.Module):
   """Style transfer as a tf.Module: Adam from the content image, at the content's size.
 
-  The result has the content's size; the style image is resized to the
-  content's long side times `style_scale`, as `nst_tf.stylize` does with
-  `image_size` set to that long side.
+  The result has the content's size; the style image is resized as
+  `nst_tf.stylize` resizes it (images.style_size) with `image_size` set to the
+  content's long side.
   """
 
   def __init__(self, transfer: StyleTransfer):
@@ -48,11 +48,12 @@ class StyleTransferModule(tf.Module):
     self.model = transfer.model  # Tracked, so the weights go into the SavedModel.
 
   def _style_size(self, content: tf.Tensor, style: tf.Tensor) -> tf.Tensor:
-    long_side = tf.cast(tf.reduce_max(tf.shape(content)[:2]), tf.float64)
-    long_side = tf.maximum(tf.constant(16.0, tf.float64),
-                           tf.round(long_side * self.transfer.settings.style_scale))
+    """images.style_size in TensorFlow: the style's short side is style_scale times the content's."""
+    short_side = tf.cast(tf.reduce_min(tf.shape(content)[:2]), tf.float64)
+    short_side = tf.maximum(tf.constant(16.0, tf.float64),
+                            tf.round(short_side * self.transfer.settings.style_scale))
     hw = tf.cast(tf.shape(style)[:2], tf.float64)
-    size = tf.round(hw * long_side / tf.reduce_max(hw))
+    size = tf.round(hw * short_side / tf.reduce_min(hw))
     return tf.cast(tf.maximum(size, tf.constant(1.0, tf.float64)), tf.int32)
 
   def _run(self, content, style, iterations, content_weight, style_weight):

@@ -97,6 +97,20 @@ def fit_size(shape: tuple[int, int], long_side: int) -> tuple[int, int]:
   return max(1, round(height * scale)), max(1, round(width * scale))
 
 
+def style_size(style_shape: tuple[int, int], content_shape: tuple[int, int],
+               scale: float = 1.0) -> tuple[int, int]:
+  """The (height, width) a style image is resized to for a content of `content_shape`.
+
+  The style's short side becomes `scale` times the content's short side, so a
+  stroke covers the same share of both pictures' central squares whatever
+  their shapes. Matching the long sides instead painted a square photo with a
+  landscape painting's strokes at 0.6 of their size.
+  """
+  short_side = max(16, round(min(content_shape) * scale))
+  factor = short_side / min(style_shape)
+  return max(1, round(style_shape[0] * factor)), max(1, round(style_shape[1] * factor))
+
+
 def to_uint8(image) -> np.ndarray:
   """A float image in [0, 255] (array or tensor, with or without batch axis) as uint8."""
   array = np.asarray(image)

@@ -253,18 +253,19 @@ class StyleTransfer:
         grams[n] += weight * losses.gram_matrix(style_features[n])
     return grams
 
-  def _cached_style_grams(self, styles: Sequence[np.ndarray], long_side: int) -> dict:
+  def _cached_style_grams(self, styles: Sequence[np.ndarray], size: tuple[int, int]) -> dict:
     """`style_grams` of float [H, W, 3] styles sized for a scale; a batch computes them once."""
-    key = (checkpoints.fingerprint(None, styles), long_side)
+    key = (checkpoints.fingerprint(None, styles), size)
     if key not in self._style_cache:
       # Only the current styles' entries are kept: other styles are unlikely to come back.
       self._style_cache = {k: v for k, v in self._style_cache.items() if k[0] == key[0]}
-      self._style_cache[key] = self.style_grams(self._sized_styles(styles, long_side))
+      self._style_cache[key] = self.style_grams(self._sized_styles(styles, size))
     return self._style_cache[key]
 
-  def _sized_styles(self, styles: Sequence[np.ndarray], long_side: int) -> list[tf.Tensor]:
-    size = max(16, round(long_side * self.settings.style_scale))
-    return [resize(style[None], images.fit_size(style.shape[:2], size)) for style in styles]
+  def _sized_styles(self, styles: Sequence[np.ndarray], size: tuple[int, int]) -> list[tf.Tensor]:
+    """The styles resized for a content of `size` (height, width): see images.style_size."""
+    return [resize(style[None], images.style_size(style.shape[:2], size, self.settings.style_scale))
+            for style in styles]
 
   def loss_terms(self, image: tf.Tensor, content_targets: dict, style_targets: dict,
                  content_weight=None, style_weight=None) -> dict:
@@ -379,13 +380,14 @@ class StyleTransfer:
       for scale, (long_side, steps) in enumerate(plan):
         if scale < first_scale:
           continue
-        content_t = resize(content[None], images.fit_size(content.shape[:2], long_side))
+        size = images.fit_size(content.shape[:2], long_side)
+        content_t = resize(content[None], size)
         content_targets = self.content_targets(content_t)
-        style_targets = self._cached_style_grams(styles, long_side)
+        style_targets = self._cached_style_grams(styles, size)
         if image is None:
-          start = self.initial_image(content_t, self._sized_styles(styles[:1], long_side)[0])
+          start = self.initial_image(content_t, self._sized_styles(styles[:1], size)[0])
         else:
-          start = _carry(image, content, tuple(content_t.shape[1:3]))
+          start = _carry(image, content, size)
         image = tf.Variable(start, name="image")
         step, optimizer = self.make_step(image, content_targets, style_targets, steps)
         scale_step = 0

@@ -111,6 +111,15 @@ def test_check_output_path(tmp_path):
   assert (tmp_path / "new").is_dir() and not os.listdir(tmp_path / "new")
 
 
+def test_style_size_matches_short_sides():
+  # A portrait painting on a landscape photo: short sides equal, the painting's aspect kept.
+  assert images.style_size((800, 591), (341, 512)) == (462, 341)
+  assert images.style_size((640, 1024), (512, 512)) == (512, 819)
+  assert images.style_size((640, 1024), (512, 512), scale=0.5) == (256, 410)
+  # Same shapes: the same as fitting the long side.
+  assert images.style_size((300, 450), (200, 300)) == images.fit_size((300, 450), 300)
+
+
 def test_fit_size_keeps_aspect():
   assert images.fit_size((300, 451), 256) == (170, 256)
   assert images.fit_size((512, 256), 128) == (128, 64)
