@@ -326,7 +326,8 @@ def main(argv):
     # Every input is read before any work, so a bad one fails the batch at once.
     content_images = [images.load_image(path, "content image") for path in contents]
     styles = [images.load_image(path, "style image") for path in _STYLE.value]
-    transfer = StyleTransfer(settings)  # Model and style targets: built once for all.
+    # The model is built once for all; style targets once per photo shape.
+    transfer = StyleTransfer(settings)
     for i, (path, content, output) in enumerate(zip(contents, content_images, outputs)):
       if batch:
         log.info("image %d/%d: %s", i + 1, len(contents), path)
