@@ -48,7 +48,7 @@ class StyleTransferModule(tf.Module):
     self.model = transfer.model  # Tracked, so the weights go into the SavedModel.
 
   def _style_size(self, content: tf.Tensor, style: tf.Tensor) -> tf.Tensor:
-    """images.style_size in TensorFlow: the style's short side is style_scale times the content's."""
+    """images.style_size in the graph: the style's short side is style_scale x the content's."""
     short_side = tf.cast(tf.reduce_min(tf.shape(content)[:2]), tf.float64)
     short_side = tf.maximum(tf.constant(16.0, tf.float64),
                             tf.round(short_side * self.transfer.settings.style_scale))
