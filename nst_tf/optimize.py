@@ -254,8 +254,10 @@ class StyleTransfer:
     return grams
 
   def _cached_style_grams(self, styles: Sequence[np.ndarray], size: tuple[int, int]) -> dict:
-    """`style_grams` of float [H, W, 3] styles sized for a content of `size`, computed once
-    per size: a batch of photos of one shape reuses them."""
+    """`style_grams` of float [H, W, 3] styles sized for a content of `size`, once per size.
+
+    A batch of photos of one shape reuses them.
+    """
     key = (checkpoints.fingerprint(None, styles), size)
     if key not in self._style_cache:
       # Only the current styles' entries are kept: other styles are unlikely to come back.
