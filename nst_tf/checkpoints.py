@@ -66,7 +66,7 @@ class RunCheckpoint:
       reader = tf.train.load_checkpoint(latest)
       theirs = reader.get_tensor(_FINGERPRINT_KEY)
       progress = reader.get_tensor(_PROGRESS_KEY)
-    except (tf.errors.OpError, ValueError) as e:
+    except Exception as e:  # pylint: disable=broad-except  # TF raises many types for bad files.
       raise StyleTransferError(
           f"cannot read checkpoint {latest}: {str(e).splitlines()[0]}") from None
     if theirs != self._fingerprint.numpy():
@@ -84,8 +84,13 @@ class RunCheckpoint:
 
   def restore(self) -> None:
     """Loads the last checkpoint into the tracked image and optimiser."""
-    status = self._manager.checkpoint.restore(self._manager.latest_checkpoint)
-    status.assert_existing_objects_matched()
+    latest = self._manager.latest_checkpoint
+    try:
+      self._manager.checkpoint.restore(latest).assert_existing_objects_matched()
+    except Exception as e:  # pylint: disable=broad-except  # TF raises many types for bad files.
+      raise StyleTransferError(
+          f"cannot restore checkpoint {latest} ({str(e).splitlines()[0][:200]}); delete "
+          f"{self.directory} or use another --checkpoint_dir") from None
 
   def save(self, scale: int, scale_step: int, done: int) -> None:
     self._progress.assign([scale, scale_step, done])

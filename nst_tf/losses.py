@@ -41,9 +41,14 @@ def style_loss(features: Mapping[str, tf.Tensor],
   """Weighted sum over layers of the relative Gram error ||G - A||^2 / ||A||^2.
 
   `layer_weights` pairs with `target_grams` in order and should sum to one, so
-  that the number of style layers does not change the loss scale.
+  that the number of style layers does not change the loss scale. A target of
+  one Gram matrix [1, C, C] serves a whole batch: the error is then the mean
+  of the pictures' errors.
   """
-  terms = [w * _relative_error(gram_matrix(features[name]), target)
+  def term(name, target):
+    gram = gram_matrix(features[name])
+    return _relative_error(gram, tf.broadcast_to(tf.cast(target, tf.float32), tf.shape(gram)))
+  terms = [w * term(name, target)
            for w, (name, target) in zip(layer_weights, target_grams.items())]
   return tf.add_n(terms)
 

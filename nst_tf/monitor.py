@@ -16,7 +16,7 @@ LOSS_NAMES = ("total", "content", "style", "tv")
 
 
 class ProgressLogger(Callback):
-  """Prints step, each loss term and steps/s every `every` steps and at the end."""
+  """Prints step, each loss term, steps/s and the time left every `every` steps and at the end."""
 
   def __init__(self, every: int = 50, stream: TextIO = sys.stderr):
     self.every = every
@@ -39,13 +39,22 @@ class ProgressLogger(Callback):
     self._printed = step.step
     now = time.perf_counter()
     done = step.step - self._last_step
-    rate = f"{done / (now - self._last_time):5.2f} steps/s" if done else "     - steps/s"
+    speed = done / max(now - self._last_time, 1e-9)
+    rate = f"{speed:5.2f} steps/s" if done else "     - steps/s"
+    if done and step.step < step.iterations:
+      rate += f"  ETA {duration((step.iterations - step.step) / speed)}"
     self._last_time, self._last_step = now, step.step
     terms = "  ".join(f"{name} {step.losses[name]:9.3e}" for name in LOSS_NAMES)
     width = len(str(step.iterations))
     size = "x".join(str(d) for d in step.image.shape[1:3])
     print(f"step {step.step:{width}d}/{step.iterations}  {size:>9}  {terms}  {rate}",
           file=self.stream, flush=True)
+
+
+def duration(seconds: float) -> str:
+  """Seconds as H:MM:SS."""
+  seconds = int(seconds)
+  return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
 
 class TensorBoardLogger(Callback):

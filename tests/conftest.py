@@ -1,4 +1,5 @@
 import os
+import sys
 
 import numpy as np
 import pytest
@@ -6,6 +7,8 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# The tools (benchmark, measures) are not part of the package: tests import them from here.
+sys.path.insert(0, os.path.join(ROOT, "tools"))
 DATA = os.path.join(ROOT, "nst_tf", "data")
 CONTENT = os.path.join(DATA, "chelsea.png")
 STYLE = os.path.join(DATA, "starry_night.jpg")
@@ -23,10 +26,10 @@ def hed_vgg16():
 @pytest.fixture(scope="session")
 def small_images():
   """Content and two styles at 80 px long side, as float arrays."""
-  from nst_tf import images, optimize
+  from nst_tf import images, objective
   def load(path):
     array = images.load_image(path)
-    return optimize.resize(array, images.fit_size(array.shape[:2], 80)).numpy()
+    return objective.resize(array, images.fit_size(array.shape[:2], 80)).numpy()
   return load(CONTENT), load(STYLE), load(STYLE2)
 
 

@@ -119,8 +119,9 @@ def test_batch_computes_style_targets_once(hed_vgg16, small_images, monkeypatch)
   content, style, _ = small_images
   transfer = _transfer(hed_vgg16, iterations=2, scales=(40,))
   calls = []
-  real = transfer.style_grams
-  monkeypatch.setattr(transfer, "style_grams", lambda styles: calls.append(1) or real(styles))
+  real = transfer.objective.style_targets
+  monkeypatch.setattr(transfer.objective, "style_targets",
+                      lambda styles: calls.append(1) or real(styles))
   transfer.run(content, style)
   transfer.run(content[:, ::-1], style)  # Another photo, the same painting.
   assert len(calls) == 2  # One per scale, not per photo.

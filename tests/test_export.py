@@ -8,7 +8,8 @@ import textwrap
 import numpy as np
 import pytest
 
-from nst_tf import export, images, optimize
+from nst_tf import export, images, objective, optimize
+from nst_tf.settings import Settings
 
 from conftest import CONTENT, STYLE, mean_abs_diff
 from test_cli import run_cli
@@ -16,13 +17,13 @@ from test_cli import run_cli
 
 def _small(path, long_side):
   array = images.load_image(path)
-  return images.to_uint8(optimize.resize(array, images.fit_size(array.shape[:2], long_side)))
+  return images.to_uint8(objective.resize(array, images.fit_size(array.shape[:2], long_side)))
 
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
   path = str(tmp_path_factory.mktemp("export") / "model")
-  export.export(optimize.Settings(weights="hed"), path)
+  export.export(Settings(weights="hed"), path)
   return path
 
 
@@ -97,6 +98,6 @@ def test_export_cli_and_its_errors(tmp_path):
                         ([], "--export_dir")):
     r = run_cli(*args, "--weights=hed", command=nst_tf_export)
     assert r.returncode != 0 and "Traceback" not in r.stderr
-    assert r.stderr.strip().splitlines()[-1].startswith("nst-tf: error:")
+    assert r.stderr.strip().splitlines()[-1].startswith("nst-tf-export: error:")
     assert message in r.stderr.strip().splitlines()[-1], r.stderr
   assert sorted(os.listdir(tmp_path)) == ["model"]

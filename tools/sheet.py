@@ -1,6 +1,6 @@
 """Side-by-side sheets of images, for the README, saved_outputs/ and the benchmark.
 
-  python -m nst_tf.sheet OUT.png A.png B.png C.png D.png E.png F.png --columns=3
+  python tools/sheet.py OUT.png A.png B.png C.png D.png E.png F.png --columns=3
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def make_sheet(pictures: Sequence[np.ndarray], columns: int, height: int,
 
 def main(argv):
   if len(argv) < 3:
-    raise app.UsageError("usage: python -m nst_tf.sheet OUT.png IMAGE...")
+    raise app.UsageError("usage: python tools/sheet.py OUT.png IMAGE...")
   pictures = [images.load_image(path) for path in argv[2:]]
   images.save_image(argv[1], make_sheet(pictures, _COLUMNS.value, _HEIGHT.value))
 

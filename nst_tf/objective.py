@@ -1,0 +1,117 @@
+"""The objective every loop shares: targets (content features, style Gram
+matrices) and the weighted loss terms, for the optimiser, the export and the
+trainer alike.
+
+    objective = Objective(LossSettings(weights="hed"))
+    styles = objective.style_targets([painting])          # once
+    terms = objective.loss_terms(images, objective.content_targets(photos), styles)
+"""
+
+from __future__ import annotations
+
+from typing import Optional, Sequence, Union
+
+import keras
+import tensorflow as tf
+
+from nst_tf import features, losses, settings
+from nst_tf.settings import LossSettings
+
+
+def resize(image, size) -> tf.Tensor:
+  """Antialiased bicubic resize of an [H, W, 3] or [N, H, W, 3] image, kept in [0, 255]."""
+  resized = tf.image.resize(image, size, method="bicubic", antialias=True)
+  return tf.clip_by_value(resized, 0.0, 255.0)
+
+
+def style_size(style_shape, content_shape, scale: float = 1.0):
+  """settings.style_size, also on tensors (in a graph with unknown shapes): the
+  one sizing rule for the optimiser, the export and the trainer."""
+  if not isinstance(style_shape, tf.Tensor) and not isinstance(content_shape, tf.Tensor):
+    return settings.style_size(style_shape, content_shape, scale)
+  content = tf.cast(tf.reduce_min(content_shape), tf.float64)
+  short_side = tf.maximum(tf.constant(16.0, tf.float64), tf.round(content * scale))
+  hw = tf.cast(style_shape, tf.float64)
+  size = tf.round(hw * short_side / tf.reduce_min(hw))
+  return tf.cast(tf.maximum(size, tf.constant(1.0, tf.float64)), tf.int32)
+
+
+def sized_style(style, content_shape, scale: float = 1.0) -> tf.Tensor:
+  """A float [H, W, 3] style image as [1, h, w, 3], sized for a content of `content_shape`."""
+  style = tf.convert_to_tensor(style, tf.float32)
+  shape = tuple(style.shape[:2]) if style.shape[:2].is_fully_defined() else tf.shape(style)[:2]
+  return resize(style[None], style_size(shape, content_shape, scale))
+
+
+def feature_model(settings: LossSettings,
+                  weights: Union[str, keras.Model, None] = None) -> keras.Model:
+  """The VGG16 feature model `settings` asks for: its layers, pooling, padding and
+  precision. `weights` (a name, path or built VGG16) defaults to `settings.weights`."""
+  return features.build_feature_model(
+      settings.layers, settings.weights if weights is None else weights,
+      pooling=settings.pooling, padding=settings.padding, precision=settings.precision)
+
+
+class Objective:
+  """Targets and loss terms of `settings` over one VGG16 feature model.
+
+  Every method takes batches [N, H, W, 3] of RGB in [0, 255]; a batch's style
+  error is the mean of its pictures'.
+
+  Args:
+    settings: the layers, weights and VGG16 variant.
+    model: a feature model from `feature_model(settings)`; built if not given.
+  """
+
+  def __init__(self, settings: LossSettings, model: Optional[keras.Model] = None):
+    self.settings = settings
+    self.model = model or feature_model(settings)
+
+  def features(self, images: tf.Tensor) -> dict:
+    return self.model(images, training=False)
+
+  def content_targets(self, content: tf.Tensor) -> dict:
+    """The content layers' features of a batch of photos."""
+    feats = self.features(content)
+    return {n: feats[n] for n in self.settings.content_layers}
+
+  def style_targets(self, styles: Sequence[tf.Tensor]) -> dict:
+    """Each style layer's blend-weighted mix of the styles' Gram matrices, [1, C, C].
+
+    `styles` are [1, h, w, 3] images, already sized (see `sized_style`).
+    """
+    s = self.settings
+    grams = {n: 0.0 for n in s.style_layers}
+    for weight, style in zip(s.normalized_blend_weights(len(styles)), styles):
+      feats = self.features(style)
+      for n in s.style_layers:
+        grams[n] += weight * losses.gram_matrix(feats[n])
+    return grams
+
+  def loss_terms(self, images: tf.Tensor, content_targets: dict, style_targets: dict,
+                 content_weight=None, style_weight=None) -> dict:
+    """The weighted loss terms "content", "style", "tv" and their sum "total".
+
+    The weights default to the settings'; the export passes tensors instead.
+    """
+    s = self.settings
+    content_weight = s.content_weight if content_weight is None else content_weight
+    style_weight = s.style_weight if style_weight is None else style_weight
+    feats = content_feats = style_feats = self.features(images)
+    if s.normalize_gradients:
+      # Each term gets its own identity, so a layer used by both is normalised per term.
+      content_feats = {n: losses.normalize_gradient(feats[n], content_weight / len(content_targets))
+                       for n in content_targets}
+      style_feats = {n: losses.normalize_gradient(feats[n], style_weight * w)
+                     for n, w in zip(style_targets, s.normalized_style_layer_weights)}
+    terms = {
+        "content": content_weight * losses.content_loss(content_feats, content_targets),
+        "style": style_weight * losses.style_loss(
+            style_feats, style_targets, s.normalized_style_layer_weights),
+        # Skipped when off: no wasted work in the step.
+        "tv": (s.tv_weight * losses.total_variation_loss(images) if s.tv_weight
+               else tf.constant(0.0)),
+    }
+    terms["total"] = terms["content"] + terms["style"] + terms["tv"]
+    return terms
+

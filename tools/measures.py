@@ -1,0 +1,30 @@
+"""Picture measures the benchmark, the sheets and the tests share."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+EDGES = ("top", "bottom", "left", "right")
+
+
+def border_steps(result: np.ndarray, content: np.ndarray, width: int = 2) -> dict:
+  """How much more the stylisation lightened (or darkened) each edge, in grey levels.
+
+  For each edge: the change from the photo at the outer `width` pixels, minus
+  the change at the `2 * width` pixels just inside them, averaged along the
+  edge. A band or frame along the border shows up here; the picture's own
+  content hardly does, since it is the change from the photo that is measured.
+  `result` and `content` are RGB [H, W, 3] of the same size.
+  """
+  luma = np.array([0.299, 0.587, 0.114])
+  change = np.asarray(result, np.float64) @ luma - np.asarray(content, np.float64) @ luma
+  steps = {}
+  for name, edge in zip(EDGES, (change, change[::-1], change.T, change.T[::-1])):
+    steps[name] = float(edge[:width].mean() - edge[width:3 * width].mean())
+  return steps
+
+
+def border_step(result: np.ndarray, content: np.ndarray, width: int = 2) -> float:
+  """The largest jump of `border_steps`, in grey levels, over the four edges."""
+  return max(abs(v) for v in border_steps(result, content, width).values())
