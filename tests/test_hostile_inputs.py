@@ -1,0 +1,145 @@
+"""Hostile input, as a user could produce it: each ends in a valid picture or one
+clean line on stderr with a non-zero exit, and nothing is written into or over
+an input."""
+
+import os
+import struct
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import CONTENT, STYLE
+from test_cli import run_cli
+
+
+def _png_header_only(path, width, height):
+  """A tiny PNG file whose header claims width x height (a decompression bomb)."""
+  def chunk(kind, data):
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(
+        ">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+  header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+  body = zlib.compress(b"\0" * 64)
+  path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", body) +
+                   chunk(b"IEND", b""))
+
+
+@pytest.fixture
+def files(tmp_path):
+  """Odd files in a folder of their own, and a record of what was there."""
+  inputs = tmp_path / "in"
+  inputs.mkdir()
+  _png_header_only(inputs / "bomb.png", 40000, 40000)
+  Image.new("RGB", (4000, 8), (90, 120, 200)).save(inputs / "thin.png")
+  Image.new("RGB", (2000, 150), (200, 120, 90)).save(inputs / "panorama.png")
+  (inputs / "notes.png").write_text("not a picture")
+  (inputs / "empty.jpg").write_bytes(b"")
+  data = open(CONTENT, "rb").read()
+  (inputs / "truncated.png").write_bytes(data[:len(data) // 3])
+  (inputs / "IMG[1].png").write_bytes(data)
+  (inputs / "start.png").write_bytes(data)
+  (inputs / "blocker").write_text("")
+  return inputs
+
+
+def _snapshot(folder):
+  return {p: open(os.path.join(folder, p), "rb").read() for p in sorted(os.listdir(folder))}
+
+
+FAST = ["--iterations=1", "--image_size=64", "--weights=hed", "--quiet"]
+# (flags, words the error line must hold); {in} is the folder of odd files, {out} a new folder.
+REFUSED = {
+    "bomb as content": (["--content={in}/bomb.png"], "too large: 40000x40000"),
+    "bomb as style": (["--style={in}/bomb.png"], "too large: 40000x40000"),
+    "thin picture": (["--content={in}/thin.png"], "too thin"),
+    "not a picture": (["--content={in}/notes.png"], "not an image"),
+    "empty file": (["--style={in}/empty.jpg"], "not an image"),
+    "truncated file": (["--content={in}/truncated.png"], "cannot read content image"),
+    "huge size": (["--image_size=100000"], "image_size must be"),
+    "too big for memory": (["--image_size=16000"], "GiB of memory"),
+    "absurd style scale": (["--style_scale=1000"], "style_scale must be"),
+    "style scale past memory": (["--style_scale=60", "--image_size=512"], "GiB of memory"),
+    "nan style weight": (["--style_weight=nan"], "style_weight must be a finite number"),
+    "inf tv weight": (["--tv_weight=inf"], "tv_weight must be a finite number"),
+    "nan learning rate": (["--learning_rate=nan"], "learning_rate must be a finite number"),
+    "empty iterations": (["--iterations="], "iterations is empty"),
+    "empty scales": (["--scales="], "scales is empty"),
+    "empty layer weights": (["--style_layer_weights="], "style_layer_weights is empty"),
+    "empty style": (["--style="], "--style is required"),
+    "unwritable logdir": (["--logdir=/proc/nope"], "cannot write to folder /proc/nope"),
+    "logdir is a file": (["--logdir={in}/blocker"], "is a file"),
+    "init overwritten": (["--init={in}/start.png", "--output={in}/start.png"],
+                         "overwrite an input"),
+    "output into a file": (["--output={in}/blocker/x.png"], "cannot write"),
+    "unknown model": (["--model=no_such_style"], "no trained model"),
+    "bad pooling": (["--pooling=median"], "pooling"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(REFUSED))
+def test_refused_with_one_clean_line(tmp_path, files, case):
+  before = _snapshot(files)
+  out = tmp_path / "out"
+  args = [a.format(**{"in": files}) for a in REFUSED[case][0]]
+  defaults = [f"--content={CONTENT}", f"--style={STYLE}", f"--output={out}/result.png"]
+  given = {a.split("=")[0] for a in args}
+  r = run_cli(*FAST, *[d for d in defaults if d.split("=")[0] not in given], *args)
+  assert r.returncode in (1, 2), r.stderr
+  lines = r.stderr.strip().splitlines()
+  assert len(lines) == 1 and "Traceback" not in r.stderr, r.stderr
+  assert lines[0].startswith("nst-tf: error:") and REFUSED[case][1] in lines[0], lines[0]
+  assert not out.exists()  # No output folder made for a run that never started.
+  assert _snapshot(files) == before  # Inputs untouched, nothing added beside them.
+
+
+def test_existing_file_with_glob_characters_is_itself(tmp_path, files):
+  out = tmp_path / "bracket.png"
+  r = run_cli(f"--content={files}/IMG[1].png", f"--style={STYLE}", f"--output={out}", *FAST)
+  assert r.returncode == 0, r.stderr
+  with Image.open(out) as image:
+    assert image.size == (64, 43)
+
+
+def test_a_panorama_too_thin_for_the_coarse_scale_is_painted(tmp_path, files):
+  out = tmp_path / "panorama.png"
+  r = run_cli(f"--content={files}/panorama.png", f"--style={STYLE}", f"--output={out}",
+              "--image_size=256", "--scales=64", "--iterations=2,2", "--weights=hed", "--quiet")
+  assert r.returncode == 0, r.stderr
+  with Image.open(out) as image:
+    assert image.size == (256, 19)
+
+
+def test_unreadable_checkpoint_is_one_clean_line(tmp_path):
+  checkpoints = tmp_path / "ckpt"
+  args = [f"--content={CONTENT}", f"--style={STYLE}", f"--output={tmp_path}/a.png",
+          f"--checkpoint_dir={checkpoints}", "--checkpoint_every=1", *FAST[:-1]]
+  r = run_cli(*args, "--iterations=3", "--quiet")
+  assert r.returncode == 0, r.stderr
+  for name in os.listdir(checkpoints):
+    if ".data-" in name:
+      path = checkpoints / name
+      path.write_bytes(path.read_bytes()[:40])  # Truncated, as by a full disk.
+  r = run_cli(*args, "--iterations=3", "--quiet")
+  lines = r.stderr.strip().splitlines()
+  assert r.returncode == 1 and len(lines) == 1 and "checkpoint" in lines[0], r.stderr
+
+
+def test_a_loss_that_turns_nan_keeps_the_last_finite_image(hed_vgg16, small_images):
+  import nst_tf
+  from test_optimize import _transfer
+  content, style, _ = small_images
+  transfer = _transfer(hed_vgg16, iterations=8)
+  real = transfer.objective.loss_terms
+  calls = []
+
+  def poisoned(*args, **kwargs):
+    terms = real(*args, **kwargs)
+    calls.append(1)
+    return terms if len(calls) < 4 else {k: v * np.nan for k, v in terms.items()}
+  transfer.objective.loss_terms = poisoned
+  transfer._loss_and_gradient = transfer._loss_and_gradient_eager  # Called afresh each step.
+  with pytest.raises(nst_tf.NotFinite, match="stopped being finite at step 4") as stopped:
+    transfer.run(content, style)
+  assert stopped.value.step == 3
+  assert stopped.value.result.dtype == np.uint8 and stopped.value.result.shape == (53, 80, 3)
