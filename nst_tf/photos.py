@@ -1,0 +1,150 @@
+"""Training photos: a streaming tf.data pipeline over a folder or glob of any size.
+
+Only file names are held in memory; each photo is decoded when its turn
+comes, scaled at random around the size the network will be used at,
+cropped, flipped, batched and prefetched. Unreadable files are skipped and
+counted, never fatal.
+"""
+
+from __future__ import annotations
+
+import glob
+import logging
+import os
+import threading
+from typing import Sequence
+
+import numpy as np
+import tensorflow as tf
+from PIL import Image
+
+from nst_tf import images
+from nst_tf.errors import StyleTransferError
+
+log = logging.getLogger("nst_tf")
+
+EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")
+
+
+def list_photos(sources: Sequence[str]) -> list[str]:
+  """The image files of folders (searched recursively), globs and files, sorted.
+
+  Files are picked by extension; an existing path always means itself, even
+  with glob characters in its name.
+  """
+  found = []
+  for source in sources:
+    if os.path.isdir(source):
+      for folder, _, names in os.walk(source, followlinks=True):
+        found += [os.path.join(folder, n) for n in names if n.lower().endswith(EXTENSIONS)]
+    elif os.path.isfile(source):
+      found.append(source)
+    elif glob.has_magic(source):
+      found += [p for p in glob.glob(source, recursive=True)
+                if os.path.isfile(p) and p.lower().endswith(EXTENSIONS)]
+    else:
+      raise StyleTransferError(f"photos not found: {source}")
+  return sorted(set(found))
+
+
+class Skipped:
+  """Counts the photos that could not be read, across decoding threads."""
+
+  def __init__(self):
+    self._lock = threading.Lock()
+    self.paths: set[str] = set()
+    self.first = ""  # The first one, with why: for a message.
+
+  def add(self, path: str, reason: str, quiet: bool = False) -> None:
+    """Counts `path`; logs it unless `quiet` (the up-front scan sums them up instead)."""
+    with self._lock:
+      if path not in self.paths:
+        self.paths.add(path)
+        self.first = self.first or f"{path} ({reason})"
+        if not quiet:
+          log.warning("skipping unreadable photo %s (%s); %d skipped so far",
+                      path, reason, len(self.paths))
+
+  def __len__(self):
+    return len(self.paths)
+
+
+def readable(paths: Sequence[str], skipped: Skipped) -> list[str]:
+  """The paths whose headers PIL reads as images (cheap: no pixels are decoded)."""
+  good = []
+  for path in paths:
+    try:
+      with Image.open(path) as image:
+        width, height = image.size
+      if width < 1 or height < 1:
+        raise ValueError("empty image")
+      good.append(path)
+    except Exception as e:  # pylint: disable=broad-except  # PIL raises many types.
+      skipped.add(path, str(e).splitlines()[0] if str(e) else type(e).__name__, quiet=True)
+  if not good:
+    raise StyleTransferError(f"no readable photo among {len(paths)} files (the first: "
+                             f"{skipped.first})")
+  return good
+
+
+def _decoder(max_side: int, skipped: Skipped):
+  """A numpy function: path -> uint8 RGB [H, W, 3], or [0, 0, 3] if unreadable.
+
+  JPEGs are decoded at a reduced scale when far larger than needed (PIL's
+  draft mode), so a folder of 50 Mpx photos costs what it needs, not more.
+  """
+  def decode(path: bytes) -> np.ndarray:
+    name = path.decode()
+    try:
+      with Image.open(name) as image:
+        image.draft("RGB", (max_side, max_side))
+        image.load()
+        return images.to_uint8(images.rgb_array(image))
+    except Exception as e:  # pylint: disable=broad-except  # PIL raises many types.
+      skipped.add(name, str(e).splitlines()[0] if str(e) else type(e).__name__)
+      return np.zeros((0, 0, 3), np.uint8)
+  return decode
+
+
+def photo_dataset(paths: Sequence[str], batch_size: int, crop_size: int, image_size: int,
+                  scale_jitter: float = 1.25, seed: int = 0,
+                  skipped: Skipped | None = None) -> tf.data.Dataset:
+  """An endless dataset of float32 batches [batch_size, crop_size, crop_size, 3] in [0, 255].
+
+  Each photo is scaled so that its long side is `image_size` times a random
+  factor in [1/scale_jitter, scale_jitter] (log-uniform), and at least so far
+  that its short side covers the crop (small photos are upscaled); then a
+  random crop and a random left-right flip.
+  """
+  skipped = Skipped() if skipped is None else skipped
+  max_side = int(image_size * scale_jitter) + 1
+  decode = _decoder(max_side, skipped)
+  log_jitter = float(np.log(scale_jitter))
+
+  def load(path, random):
+    pixels = tf.numpy_function(decode, [path], tf.uint8, stateful=False)
+    pixels.set_shape([None, None, 3])
+    return pixels, random
+
+  def augment(pixels, random):
+    seeds = tf.random.experimental.stateless_split(tf.stack([random, seed]), 3)
+    shape = tf.cast(tf.shape(pixels)[:2], tf.float32)
+    factor = tf.exp(tf.random.stateless_uniform([], seeds[0], -log_jitter, log_jitter))
+    scale = tf.maximum(image_size * factor / tf.reduce_max(shape),
+                       crop_size / tf.reduce_min(shape))
+    size = tf.cast(tf.math.ceil(shape * scale), tf.int32)
+    scaled = tf.image.resize(tf.cast(pixels, tf.float32), size, antialias=True)
+    crop = tf.image.stateless_random_crop(scaled, [crop_size, crop_size, 3], seeds[1])
+    crop = tf.image.stateless_random_flip_left_right(crop, seeds[2])
+    return tf.clip_by_value(crop, 0.0, 255.0)
+
+  options = tf.data.Options()
+  options.deterministic = False
+  dataset = tf.data.Dataset.from_tensor_slices(list(paths))
+  dataset = dataset.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True).repeat()
+  dataset = tf.data.Dataset.zip(dataset, tf.data.Dataset.random(seed=seed))
+  dataset = dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE)
+  dataset = dataset.filter(lambda pixels, _: tf.size(pixels) > 0)
+  dataset = dataset.map(augment, num_parallel_calls=tf.data.AUTOTUNE)
+  dataset = dataset.batch(batch_size, drop_remainder=True)
+  return dataset.prefetch(tf.data.AUTOTUNE).with_options(options)

@@ -1,0 +1,163 @@
+"""Trained feed-forward stylizers: saving, finding and running them.
+
+A model folder holds `stylizer.weights.h5` (the network's float32 weights)
+and `stylizer.json` (its shape, the style it was trained on, how far training
+got). Models shipped with nst-tf live in nst_tf/models/NAME and are found by
+NAME alone:
+
+    stylizer = nst_tf.load_model("starry_night")
+    painted = stylizer(photo_uint8)          # uint8 [H, W, 3], any size
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from typing import Any, Optional
+
+import numpy as np
+
+from nst_tf import images, settings
+from nst_tf.errors import StyleTransferError
+
+MODELS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "models")
+WEIGHTS_FILE = "stylizer.weights.h5"
+META_FILE = "stylizer.json"
+
+
+def shipped_models() -> list[str]:
+  """Names of the models that ship with nst-tf."""
+  if not os.path.isdir(MODELS):
+    return []
+  return sorted(n for n in os.listdir(MODELS)
+                if os.path.isfile(os.path.join(MODELS, n, META_FILE)))
+
+
+def model_path(name_or_dir: str) -> str:
+  """The folder of a model given by folder or by the name of a shipped model."""
+  if os.path.isfile(os.path.join(name_or_dir, META_FILE)):
+    return name_or_dir
+  shipped = os.path.join(MODELS, name_or_dir)
+  if os.sep not in name_or_dir and os.path.isfile(os.path.join(shipped, META_FILE)):
+    return shipped
+  names = ", ".join(shipped_models()) or "none"
+  raise StyleTransferError(f"no trained model at {name_or_dir} (no {META_FILE}); "
+                           f"shipped models: {names}")
+
+
+def _umask() -> int:
+  mask = os.umask(0)
+  os.umask(mask)
+  return mask
+
+
+def _write_atomically(path: str, write) -> None:
+  folder = os.path.dirname(os.path.abspath(path))
+  fd, tmp = tempfile.mkstemp(prefix=".nst-tf-", suffix=os.path.basename(path), dir=folder)
+  os.close(fd)
+  try:
+    write(tmp)
+    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files.
+    os.replace(tmp, path)
+  finally:
+    if os.path.exists(tmp):
+      os.unlink(tmp)
+
+
+def save(model_dir: str, net, meta: dict[str, Any]) -> None:
+  """Writes the network's weights and `meta` into `model_dir`, each file atomically.
+
+  The weights go first: a reader that finds the new meta finds its weights.
+  """
+  os.makedirs(model_dir, exist_ok=True)
+  _write_atomically(os.path.join(model_dir, WEIGHTS_FILE), net.save_weights)
+
+  def write_meta(path):
+    with open(path, "w", encoding="utf-8") as f:
+      json.dump(meta, f, indent=1, sort_keys=True)
+  _write_atomically(os.path.join(model_dir, META_FILE), write_meta)
+
+
+def read_meta(model_dir: str) -> dict[str, Any]:
+  try:
+    with open(os.path.join(model_dir, META_FILE), encoding="utf-8") as f:
+      meta = json.load(f)
+    int(meta["residual_blocks"]), float(meta["width"])
+    return meta
+  except (OSError, ValueError, KeyError, TypeError) as e:
+    raise StyleTransferError(f"cannot read model {model_dir}: {e}") from None
+
+
+def build(meta: dict[str, Any], dtype: Optional[str] = None):
+  """The Keras network of the shape `meta` describes, with fresh weights."""
+  from nst_tf import network  # pylint: disable=g-import-not-at-top  # Loads TensorFlow.
+  return network.build_stylizer(float(meta["width"]), int(meta["residual_blocks"]), dtype=dtype)
+
+
+# Smallest side the network takes: its 9x9 convolutions reflect 4 pixels.
+MIN_SIDE = 16
+
+
+def check_size(shape: tuple[int, int], long_side: Optional[int] = None) -> None:
+  """Refuses a picture (of `shape`, or resized to `long_side`) too thin for the network."""
+  size = settings.fit_size(shape, long_side) if long_side else tuple(shape)
+  if min(size) < MIN_SIDE:
+    raise StyleTransferError(
+        f"the picture is too thin: {size[1]}x{size[0]}; the network needs at least "
+        f"{MIN_SIDE} px a side (raise --image_size or crop it)")
+
+
+class Stylizer:
+  """A trained feed-forward network, ready to paint pictures of any size.
+
+  Args:
+    name_or_dir: a model folder, or the name of a shipped model.
+    precision: "float32", "bfloat16" or "auto" (bfloat16 on CPUs that have it).
+  """
+
+  def __init__(self, name_or_dir: str, precision: str = "auto"):
+    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+    from nst_tf import features  # pylint: disable=g-import-not-at-top
+    self.path = model_path(name_or_dir)
+    self.meta = read_meta(self.path)
+    self.precision = features.resolve_precision(precision)
+    dtype = "mixed_bfloat16" if self.precision == "bfloat16" else "float32"
+    self.network = build(self.meta, dtype)
+    try:
+      self.network.load_weights(os.path.join(self.path, WEIGHTS_FILE))
+    except Exception as e:  # pylint: disable=broad-except  # h5py/keras raise many types.
+      raise StyleTransferError(
+          f"cannot load model weights from {self.path}: {str(e).splitlines()[0]}") from None
+    self._run = tf.function(lambda x: self.network(x, training=False), reduce_retracing=True)
+
+  @property
+  def style(self) -> str:
+    return self.meta.get("style", "?")
+
+  def stylize_batch(self, batch: np.ndarray) -> np.ndarray:
+    """float or uint8 [N, H, W, 3] RGB in [0, 255] -> float32 [N, H, W, 3] in [0, 255]."""
+    batch = np.asarray(batch, np.float32)
+    check_size(batch.shape[1:3])
+    return self._run(batch).numpy()
+
+  def __call__(self, image: images.ImageLike, original_colors: bool = False,
+               strength: float = 1.0) -> np.ndarray:
+    """Paints one picture (path, PIL image or array); returns uint8 [H, W, 3].
+
+    `original_colors` keeps the photo's colours; `strength` below 1 blends
+    the painted picture with the photo.
+    """
+    settings.check_number("strength", strength, 0.0, 1.0)
+    photo = images.load_image(image, "content image")
+    result = self.stylize_batch(photo[None])[0]
+    result = photo + strength * (result - photo)
+    if original_colors:
+      from nst_tf import colors  # pylint: disable=g-import-not-at-top  # Loads TensorFlow.
+      result = colors.keep_colors(result, photo).numpy()
+    return images.to_uint8(result)
+
+
+def load_model(name_or_dir: str, precision: str = "auto") -> Stylizer:
+  """A trained stylizer by folder or shipped name; see `Stylizer`."""
+  return Stylizer(name_or_dir, precision)

@@ -1,0 +1,275 @@
+"""Training feed-forward style networks with the shared objective, the Keras way.
+
+`StyleTrainer` is a keras.Model whose `train_step` holds the perceptual loss
+(the same `Objective` that optimises single pictures); `train` runs it with
+`fit` and callbacks: progress with ETA, TensorBoard scalars and previews,
+BackupAndRestore (the same command resumes after a kill), and the model so
+far written on Ctrl-C or SIGTERM.
+
+    train(TrainSettings(weights="hed", steps=8000), "painting.jpg",
+          ["photos/"], "models/painting")
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import sys
+import time
+from typing import Optional, Sequence, TextIO
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from nst_tf import features, images, monitor, objective, photos, stylizer
+from nst_tf.errors import StyleTransferError
+from nst_tf.settings import TrainSettings
+
+log = logging.getLogger("nst_tf")
+
+LOSS_NAMES = ("total", "content", "style", "tv")
+BACKUP = "backup"
+
+
+class StyleTrainer(keras.Model):
+  """Trains `network` to paint photos so that `objective` rates them well.
+
+  Args:
+    network: the feed-forward network (see nst_tf.network).
+    loss: the shared objective over the frozen VGG16.
+    style_targets: the style's Gram matrices from `loss.style_targets`.
+  """
+
+  def __init__(self, network: keras.Model, loss: objective.Objective, style_targets: dict,
+               **kwargs):
+    super().__init__(**kwargs)
+    self.network = network
+    self.loss_objective = loss
+    self.style_targets = {n: tf.constant(t) for n, t in style_targets.items()}
+    self.trackers = {n: keras.metrics.Mean(name=n) for n in LOSS_NAMES}
+
+  def call(self, photos, training=False):
+    return self.network(photos, training=training)
+
+  @property
+  def metrics(self):
+    return list(self.trackers.values())
+
+  def train_step(self, data):
+    content_targets = {n: tf.stop_gradient(t)
+                       for n, t in self.loss_objective.content_targets(data).items()}
+    with tf.GradientTape() as tape:
+      painted = self.network(data, training=True)
+      terms = self.loss_objective.loss_terms(painted, content_targets, self.style_targets)
+    variables = self.network.trainable_variables
+    grads = tape.gradient(terms["total"], variables)
+    self.optimizer.apply(grads, variables)
+    for name, tracker in self.trackers.items():
+      tracker.update_state(terms[name])
+    return {name: tracker.result() for name, tracker in self.trackers.items()}
+
+
+def _learning_rate(optimizer) -> float:
+  rate = optimizer.learning_rate
+  return float(rate(optimizer.iterations) if callable(rate) else rate)
+
+
+class Progress(keras.callbacks.Callback):
+  """Every `every` steps: step, losses (mean since the last line), rate and ETA."""
+
+  def __init__(self, total: int, batch_size: int, every: int = 50, stream: TextIO = sys.stderr):
+    super().__init__()
+    self.total, self.batch_size, self.every, self.stream = total, batch_size, every, stream
+    self._start = None
+    self._sums, self._count = {}, 0
+
+  def on_train_batch_end(self, batch, logs=None):
+    step = int(self.model.optimizer.iterations.numpy())
+    if self._start is None:  # The first step traces the graph: timed from after it.
+      self._start = (time.perf_counter(), step)
+      return
+    self._count += 1
+    for name in LOSS_NAMES:
+      self._sums[name] = self._sums.get(name, 0.0) + float(logs[name])
+    if step % self.every == 0 or step == self.total:
+      elapsed = time.perf_counter() - self._start[0]
+      rate = (step - self._start[1]) / max(elapsed, 1e-9)
+      eta = (self.total - step) / max(rate, 1e-9)
+      terms = "  ".join(f"{n} {self._sums[n] / self._count:9.3e}" for n in LOSS_NAMES)
+      print(f"step {step:{len(str(self.total))}d}/{self.total}  {terms}  {rate:5.2f} steps/s "
+            f"({rate * self.batch_size:5.1f} images/s)  ETA {monitor.duration(eta)}",
+            file=self.stream, flush=True)
+      self._sums, self._count = {}, 0
+
+
+class TensorBoardLog(keras.callbacks.Callback):
+  """Losses and learning rate every `every` steps, previews of held-out photos
+  every `preview_every` steps, and the run's settings as text."""
+
+  def __init__(self, logdir: str, previews: Sequence[np.ndarray], settings_text: str,
+               every: int = 50, preview_every: int = 500):
+    super().__init__()
+    self.writer = tf.summary.create_file_writer(logdir)
+    self.previews, self.every, self.preview_every = list(previews), every, preview_every
+    self._sums, self._count = {}, 0
+    self._text = settings_text
+
+  def on_train_begin(self, logs=None):
+    with self.writer.as_default():
+      tf.summary.text("settings", self._text, step=int(self.model.optimizer.iterations))
+
+  def _preview(self, step: int) -> None:
+    painted = [images.to_uint8(self.model.network(p[None], training=False)[0])
+               for p in self.previews]
+    with self.writer.as_default():
+      for i, picture in enumerate(painted):
+        tf.summary.image(f"preview/{i}", picture[None], step=step)
+
+  def on_train_batch_end(self, batch, logs=None):
+    step = int(self.model.optimizer.iterations.numpy())
+    self._count += 1
+    for name in LOSS_NAMES:
+      self._sums[name] = self._sums.get(name, 0.0) + float(logs[name])
+    with self.writer.as_default():
+      if step % self.every == 0:
+        for name in LOSS_NAMES:
+          tf.summary.scalar(f"loss/{name}", self._sums[name] / self._count, step=step)
+        tf.summary.scalar("learning_rate", _learning_rate(self.model.optimizer), step=step)
+        self._sums, self._count = {}, 0
+      if self.previews and step % self.preview_every == 0:
+        self._preview(step)
+
+  def on_train_end(self, logs=None):
+    self.writer.flush()
+
+
+class SaveModel(keras.callbacks.Callback):
+  """Writes the network and its meta to the model folder at the end of every epoch
+  (one checkpoint cadence), so the folder always holds the model so far."""
+
+  def __init__(self, save):
+    super().__init__()
+    self.save = save
+
+  def on_epoch_end(self, epoch, logs=None):
+    self.save()
+
+
+def settings_text(settings: TrainSettings, style: str, sources: Sequence[str]) -> str:
+  lines = [f"    style: {style}", f"    photos: {', '.join(sources)}"]
+  lines += [f"    {f.name}: {getattr(settings, f.name)}" for f in dataclasses.fields(settings)]
+  return "\n".join(lines)
+
+
+def _style_image(style: images.ImageLike, settings: TrainSettings) -> tf.Tensor:
+  """The painting sized as for a 3:2 picture whose long side is settings.image_size."""
+  painting = images.load_image(style, "style image")
+  reference = (round(settings.image_size * 2 / 3), settings.image_size)
+  return objective.sized_style(painting, reference, settings.style_scale)
+
+
+def _fit(picture: np.ndarray, long_side: int) -> np.ndarray:
+  return objective.resize(picture, images.fit_size(picture.shape[:2], long_side)).numpy()
+
+
+def _check_cadence(steps: int, every: int) -> None:
+  if every < 1 or steps % every:
+    raise StyleTransferError(
+        f"steps ({steps}) must be a multiple of checkpoint_every ({every}), so that a "
+        "resumed run ends at the same step")
+
+
+def train(settings: TrainSettings, style: images.ImageLike, sources: Sequence[str],
+          model_dir: str, logdir: Optional[str] = None, init_from: Optional[str] = None,
+          checkpoint_every: int = 200, log_every: int = 50, preview_every: int = 500,
+          previews: Sequence[images.ImageLike] = (), quiet: bool = False,
+          callbacks: Sequence[keras.callbacks.Callback] = ()) -> str:
+  """Trains a feed-forward network on the photos in `sources`; returns `model_dir`.
+
+  Args:
+    settings: network shape, loss and schedule.
+    style: the painting.
+    sources: folders (searched recursively), globs or files of training photos.
+    model_dir: where the model goes; it holds the model so far after every
+      `checkpoint_every` steps, and `model_dir/backup` the state to resume from:
+      the same call after a crash or kill resumes there and ends at
+      `settings.steps`.
+    logdir: TensorBoard logs (losses, learning rate, previews, settings).
+    init_from: a trained model (folder or shipped name) to start from instead
+      of random weights: fine-tuning to a new style takes far fewer steps.
+    checkpoint_every: steps between checkpoints; `settings.steps` must be a
+      multiple of it.
+    previews: held-out pictures to paint into TensorBoard every `preview_every` steps.
+
+  Raises:
+    StyleTransferError: bad input (no readable photo, a bad model folder, ...).
+    KeyboardInterrupt: after writing the model so far to `model_dir`.
+  """
+  _check_cadence(settings.steps, checkpoint_every)
+  meta_path = os.path.join(model_dir, stylizer.META_FILE)
+  if os.path.isfile(meta_path) and stylizer.read_meta(model_dir).get("steps_done") == \
+      settings.steps and not os.path.isdir(os.path.join(model_dir, BACKUP)):
+    raise StyleTransferError(f"{model_dir} already holds a finished model; use another "
+                             "--model_dir, or --init_from it to train further")
+  skipped = photos.Skipped()
+  paths = photos.readable(photos.list_photos(sources), skipped)
+  log.info("%d training photos%s", len(paths),
+           f" ({len(skipped)} unreadable, skipped; the first: {skipped.first})" if len(skipped)
+           else "")
+  style_name = os.path.splitext(os.path.basename(style))[0] if isinstance(style, str) else "style"
+  painting = _style_image(style, settings)
+  preview_pictures = [_fit(images.load_image(p, "preview photo"), settings.image_size)
+                      for p in previews]
+
+  precision = features.resolve_precision(settings.precision)
+  loss = objective.Objective(settings)
+  style_targets = loss.style_targets([painting])
+  meta = {"width": settings.width, "residual_blocks": settings.residual_blocks,
+          "style": style_name, "steps": settings.steps, "image_size": settings.image_size,
+          "settings": {f.name: getattr(settings, f.name) for f in dataclasses.fields(settings)},
+          "photos": len(paths), "steps_done": 0, "format": 1}
+  net = stylizer.build(meta, "mixed_bfloat16" if precision == "bfloat16" else "float32")
+  if init_from:
+    source = stylizer.model_path(init_from)
+    theirs = stylizer.read_meta(source)
+    if (theirs["width"], theirs["residual_blocks"]) != (settings.width, settings.residual_blocks):
+      raise StyleTransferError(
+          f"--init_from model has width {theirs['width']} and {theirs['residual_blocks']} "
+          f"residual blocks; this run asks for {settings.width} and {settings.residual_blocks}")
+    net.load_weights(os.path.join(source, stylizer.WEIGHTS_FILE))
+    meta["init_from"] = theirs.get("style", source)
+
+  trainer = StyleTrainer(net, loss, style_targets)
+  schedule = keras.optimizers.schedules.CosineDecay(
+      settings.learning_rate, settings.steps, alpha=settings.lr_final)
+  trainer.compile(optimizer=keras.optimizers.Adam(schedule), jit_compile=False)
+  trainer(np.zeros((1, settings.crop_size, settings.crop_size, 3), np.float32))  # Builds it.
+  trainer.optimizer.build(net.trainable_variables)
+
+  def save():
+    meta["steps_done"] = int(trainer.optimizer.iterations.numpy())
+    stylizer.save(model_dir, net, meta)
+
+  dataset = photos.photo_dataset(paths, settings.batch_size, settings.crop_size,
+                                 settings.image_size, settings.scale_jitter, settings.seed,
+                                 skipped)
+  keras.utils.set_random_seed(settings.seed)
+  every = [] if quiet else [Progress(settings.steps, settings.batch_size, log_every)]
+  if logdir:
+    every.append(TensorBoardLog(logdir, preview_pictures,
+                                settings_text(settings, str(style), sources),
+                                log_every, preview_every))
+  backup = keras.callbacks.BackupAndRestore(os.path.join(model_dir, BACKUP), save_freq="epoch")
+  try:
+    trainer.fit(dataset, epochs=settings.steps // checkpoint_every, shuffle=False,
+                steps_per_epoch=checkpoint_every, verbose=0,
+                callbacks=[backup, SaveModel(save), *every, *callbacks])
+  except KeyboardInterrupt:
+    save()
+    raise
+  save()
+  if len(skipped):
+    log.warning("%d photos could not be read and were skipped", len(skipped))
+  return model_dir

@@ -1,0 +1,140 @@
+"""nst-tf-train: train a feed-forward network that paints photos in one style.
+
+  nst-tf-train --style=painting.jpg --photos=photos/ --model_dir=models/painting
+  nst-tf-train --flagfile=flags/train.flags --style=painting.jpg --model_dir=models/painting
+  nst-tf --model=models/painting --content=photo.jpg --output=painted.png
+
+Run the same command again after a crash or kill -9: it resumes from the last
+checkpoint and ends at the same --steps. Ctrl-C writes the model so far.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from absl import flags
+
+from nst_tf import command
+from nst_tf.errors import StyleTransferError
+from nst_tf.settings import TrainSettings
+
+log = logging.getLogger("nst_tf")
+_D = TrainSettings()
+
+TRAIN = command.Command("nst-tf-train", __doc__)
+_STYLE = TRAIN.define(flags.DEFINE_string, "style", None, "The painting.", group="Inputs")
+_PHOTOS = TRAIN.define(
+    flags.DEFINE_list, "photos", None,
+    "Training photos: folders (searched recursively), quoted globs ('photos/**/*.jpg') or "
+    "files, comma-separated. Unreadable files are skipped and counted.", group="Inputs")
+_MODEL_DIR = TRAIN.define(
+    flags.DEFINE_string, "model_dir", None,
+    "Where the model goes (the model so far after every checkpoint, and the state to "
+    "resume from).", group="Inputs")
+_INIT_FROM = TRAIN.define(
+    flags.DEFINE_string, "init_from", None,
+    "Start from a trained model (folder or shipped name) instead of random weights: "
+    "fine-tuning to a new style takes far fewer steps.", group="Inputs")
+_PREVIEWS = TRAIN.define(
+    flags.DEFINE_list, "previews", [],
+    "Held-out photos painted into TensorBoard every --preview_every steps.", group="Inputs")
+group = "Training"
+TRAIN.define(flags.DEFINE_integer, "steps", _D.steps, "Training steps (batches).", group=group)
+TRAIN.define(flags.DEFINE_integer, "batch_size", _D.batch_size, "Photos per step.", group=group)
+TRAIN.define(flags.DEFINE_integer, "crop_size", _D.crop_size,
+             "Side of the square crops trained on, px.", group=group)
+TRAIN.define(flags.DEFINE_integer, "image_size", _D.image_size,
+             "The long side the network is meant to paint at: photos are scaled around it "
+             "before cropping, and the painting is sized as for a 3:2 picture of this long "
+             "side, so strokes come out as nst-tf paints them at that size.", group=group)
+TRAIN.define(flags.DEFINE_float, "scale_jitter", _D.scale_jitter,
+             "Each photo's scale varies at random within [1/x, x] of --image_size.", group=group)
+TRAIN.define(flags.DEFINE_float, "width", _D.width,
+             "Channel multiplier of Johnson et al.'s network (0.5: 425k parameters).",
+             group=group)
+TRAIN.define(flags.DEFINE_integer, "residual_blocks", _D.residual_blocks,
+             "Residual blocks of the network.", group=group)
+TRAIN.define(flags.DEFINE_float, "learning_rate", _D.learning_rate,
+             "Adam's learning rate.", group=group)
+TRAIN.define(flags.DEFINE_float, "lr_final", _D.lr_final,
+             "The rate falls by cosine decay to this fraction of --learning_rate.", group=group)
+TRAIN.define(flags.DEFINE_integer, "seed", _D.seed, "Random seed (weights, photo order, crops).",
+             group=group)
+command.define_loss_flags(TRAIN, _D)
+_CHECKPOINT_EVERY = TRAIN.define(
+    flags.DEFINE_integer, "checkpoint_every", 200,
+    "Steps between checkpoints; --steps must be a multiple of it.", group="Checkpoints")
+_LOGDIR = TRAIN.define(flags.DEFINE_string, "logdir", None,
+                       "TensorBoard log folder; default MODEL_DIR/logs.", group="Output")
+_LOG_EVERY = TRAIN.define(flags.DEFINE_integer, "log_every", 50,
+                          "Print progress and log losses every N steps.", group="Output",
+                          lower_bound=1)
+_PREVIEW_EVERY = TRAIN.define(flags.DEFINE_integer, "preview_every", 500,
+                              "Paint the --previews every N steps.", group="Output",
+                              lower_bound=1)
+
+_PLAIN = ("steps", "batch_size", "crop_size", "image_size", "scale_jitter", "width",
+          "residual_blocks", "learning_rate", "lr_final", "seed")
+
+
+def settings_from_flags(cmd: command.Command = TRAIN) -> TrainSettings:
+  return TrainSettings(**{name: cmd.flags[name].value for name in _PLAIN},
+                       **command.loss_values(cmd))
+
+
+def _check():
+  for name, holder in (("style", _STYLE), ("photos", _PHOTOS), ("model_dir", _MODEL_DIR)):
+    if not holder.value:
+      raise StyleTransferError(f"--{name} is required")
+  settings = settings_from_flags()
+  if _CHECKPOINT_EVERY.value < 1 or settings.steps % _CHECKPOINT_EVERY.value:
+    raise StyleTransferError(
+        f"--steps ({settings.steps}) must be a multiple of --checkpoint_every "
+        f"({_CHECKPOINT_EVERY.value}), so that a resumed run ends at the same step")
+
+
+TRAIN.check(_check)
+
+
+def _checked_inputs() -> str:
+  """The painting, previews and folders checked before TensorFlow loads; the log folder."""
+  from nst_tf import images  # pylint: disable=g-import-not-at-top
+
+  from nst_tf import stylizer  # pylint: disable=g-import-not-at-top
+
+  images.check_image(_STYLE.value, "style image")
+  if _INIT_FROM.value:
+    stylizer.model_path(_INIT_FROM.value)
+  for path in _PREVIEWS.value:
+    images.check_image(path, "preview photo")
+  inputs = [_STYLE.value] + list(_PHOTOS.value)
+  images.check_folder(_MODEL_DIR.value, inputs, "model folder")
+  logdir = _LOGDIR.value or os.path.join(_MODEL_DIR.value, "logs")
+  images.check_folder(logdir, inputs, "log folder")
+  return logdir
+
+
+def main(logdir: str):
+  from nst_tf import train  # pylint: disable=g-import-not-at-top
+
+  command.stop_on_sigterm()
+  model_dir = _MODEL_DIR.value
+  try:
+    train.train(settings_from_flags(), _STYLE.value, _PHOTOS.value, model_dir, logdir=logdir,
+                init_from=_INIT_FROM.value, checkpoint_every=_CHECKPOINT_EVERY.value,
+                log_every=_LOG_EVERY.value, preview_every=_PREVIEW_EVERY.value,
+                previews=_PREVIEWS.value, quiet=TRAIN.quiet.value)
+  except KeyboardInterrupt:
+    TRAIN.fail(f"interrupted; wrote the model so far to {model_dir}; run the same command "
+               "to resume", command.INTERRUPTED)
+  log.info("wrote model %s", model_dir)
+
+
+def run():
+  """Console-script entry point of nst-tf-train."""
+  TRAIN.run(main, _checked_inputs)
+
+
+if __name__ == "__main__":
+  run()

@@ -1,0 +1,203 @@
+"""The feed-forward stylizer: its network, the photo pipeline, training, resume, and use."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import CONTENT, ROOT, STYLE, STYLE2, mean_abs_diff
+from test_cli import run_cli
+
+TRAIN = (sys.executable, "-m", "nst_tf.train_cli")
+# A tiny network and crops: a step takes a fraction of a second.
+TINY = ["--width=0.25", "--residual_blocks=1", "--crop_size=64", "--batch_size=2",
+        "--image_size=96", "--weights=hed"]
+
+
+@pytest.fixture(scope="module")
+def photo_folder(tmp_path_factory):
+  """Generated photos: odd sizes, grayscale, RGBA, one smaller than the crop, in
+  subfolders, plus a corrupt file and a text file."""
+  folder = tmp_path_factory.mktemp("photos")
+  (folder / "sub" / "deeper").mkdir(parents=True)
+  photo = Image.open(CONTENT).convert("RGB")
+  photo.resize((151, 97)).save(folder / "odd.jpg")
+  photo.resize((97, 151)).convert("L").save(folder / "sub" / "gray.png")
+  photo.resize((120, 80)).convert("RGBA").save(folder / "sub" / "deeper" / "alpha.png")
+  photo.resize((40, 30)).save(folder / "small.webp")
+  data = open(CONTENT, "rb").read()
+  (folder / "sub" / "corrupt.png").write_bytes(data[:200])
+  (folder / "notes.txt").write_text("not a photo")
+  return folder
+
+
+def test_network_is_fully_convolutional_and_keeps_the_size():
+  from nst_tf import network
+  net = network.build_stylizer(width=0.25, residual_blocks=2)
+  for shape in ((1, 37, 53, 3), (2, 64, 64, 3), (1, 17, 130, 3)):
+    out = net(np.random.default_rng(0).uniform(0, 255, shape).astype(np.float32)).numpy()
+    assert out.shape == shape and out.dtype == np.float32
+    assert out.min() >= 0.0 and out.max() <= 255.0
+  assert not any("transpose" in type(layer).__name__.lower() for layer in net.layers)
+  assert network.build_stylizer(width=0.5).count_params() == pytest.approx(425_000, rel=0.01)
+
+
+def test_photo_pipeline_streams_crops_and_skips_unreadable_files(photo_folder):
+  from nst_tf import photos
+  paths = photos.list_photos([str(photo_folder)])
+  assert len(paths) == 5  # Recursive, by extension: the text file is not listed.
+  skipped = photos.Skipped()
+  readable = photos.readable(paths, skipped)
+  assert len(readable) == 4 and len(skipped) == 1  # The corrupt header is counted.
+  batches = photos.photo_dataset(readable, batch_size=3, crop_size=64, image_size=96, seed=1)
+  seen = [batch.numpy() for batch in batches.take(4)]
+  for batch in seen:
+    assert batch.shape == (3, 64, 64, 3) and batch.dtype == np.float32
+    assert 0.0 <= batch.min() and batch.max() <= 255.0
+  assert mean_abs_diff(seen[0], seen[1]) > 5  # Random crops, not one picture repeated.
+
+
+def test_no_readable_photo_is_one_clean_error(tmp_path):
+  from nst_tf import photos
+  from nst_tf.errors import StyleTransferError
+  (tmp_path / "a.jpg").write_text("nope")
+  with pytest.raises(StyleTransferError, match="no readable photo among 1 files"):
+    photos.readable(photos.list_photos([str(tmp_path)]), photos.Skipped())
+  with pytest.raises(StyleTransferError, match="photos not found"):
+    photos.list_photos([str(tmp_path / "missing")])
+
+
+def test_training_lowers_the_loss_and_the_model_paints(photo_folder, tmp_path):
+  from nst_tf import train
+  from nst_tf.settings import TrainSettings
+  import keras
+
+  class Losses(keras.callbacks.Callback):
+    def __init__(self):
+      super().__init__()
+      self.totals = []
+
+    def on_train_batch_end(self, batch, logs=None):
+      self.totals.append(float(logs["total"]))
+  settings = TrainSettings(width=0.25, residual_blocks=1, crop_size=64, batch_size=2,
+                           image_size=96, weights="hed", steps=40, learning_rate=5e-3,
+                           precision="float32")
+  losses = Losses()
+  train.train(settings, STYLE, [str(photo_folder)], str(tmp_path / "m"), checkpoint_every=20,
+              quiet=True, callbacks=[losses])
+  # Running means over the epoch: the second half of training ends well below the start.
+  assert np.mean(losses.totals[-5:]) < 0.7 * losses.totals[0]
+  meta = json.load(open(tmp_path / "m" / "stylizer.json"))
+  assert meta["steps_done"] == 40 and meta["style"] == "starry_night"
+
+  import nst_tf
+  painter = nst_tf.load_model(str(tmp_path / "m"), precision="float32")
+  photo = np.asarray(Image.open(CONTENT).convert("RGB").resize((90, 61)))
+  painted = painter(photo)
+  assert painted.shape == (61, 90, 3) and painted.dtype == np.uint8
+  assert mean_abs_diff(painted, photo) > 5  # It paints...
+  kept = painter(photo, original_colors=True)  # ...and can keep the photo's colours.
+  assert mean_abs_diff(kept.mean(axis=(0, 1)), photo.mean(axis=(0, 1))) < mean_abs_diff(
+      painted.mean(axis=(0, 1)), photo.mean(axis=(0, 1)))
+
+
+def _start_training(args):
+  env = dict(os.environ, PYTHONPATH=ROOT)
+  return subprocess.Popen([*TRAIN, *args], cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_kill_and_the_same_command_resumes_and_ends_at_the_same_step(photo_folder, tmp_path):
+  model = tmp_path / "model"
+  args = [f"--style={STYLE}", f"--photos={photo_folder}", f"--model_dir={model}",
+          "--steps=60", "--checkpoint_every=10", "--log_every=10", *TINY]
+  process = _start_training(args)
+  deadline = time.time() + 240
+  while time.time() < deadline and process.poll() is None:
+    if os.path.exists(model / "backup" / "training_metadata.json"):
+      break
+    time.sleep(0.2)
+  assert process.poll() is None, process.communicate()[1]
+  process.send_signal(signal.SIGKILL)  # No chance to save anything.
+  process.communicate()
+
+  r = run_cli(*args, command=TRAIN)
+  assert r.returncode == 0, r.stderr
+  steps = [int(line.split()[1].split("/")[0]) for line in r.stderr.splitlines()
+           if line.startswith("step ")]
+  assert steps and steps[0] > 10 and steps[-1] == 60, r.stderr  # Resumed, not restarted.
+  assert json.load(open(model / "stylizer.json"))["steps_done"] == 60
+  assert not (model / "backup").exists()  # Finished: nothing left to resume.
+
+  again = run_cli(*args, command=TRAIN)  # A finished model is not trained over.
+  assert again.returncode == 1 and "already holds a finished model" in again.stderr
+
+  out = tmp_path / "painted"
+  r = run_cli(f"--model={model}", f"--content={CONTENT},{photo_folder}/odd.jpg",
+              f"--output={out}", "--image_size=80")
+  assert r.returncode == 0, r.stderr
+  assert sorted(os.listdir(out)) == ["chelsea.png", "odd.png"]
+  with Image.open(out / "chelsea.png") as image:
+    assert image.size == (80, 53)
+
+
+def test_sigterm_writes_the_model_so_far(photo_folder, tmp_path):
+  model = tmp_path / "model"
+  process = _start_training([f"--style={STYLE2}", f"--photos={photo_folder}",
+                             f"--model_dir={model}", "--steps=2000", "--checkpoint_every=1000",
+                             "--log_every=1", *TINY])
+  deadline = time.time() + 240
+  for line in process.stderr:
+    if line.startswith("step ") or time.time() > deadline:
+      break
+  process.send_signal(signal.SIGTERM)
+  _, stderr = process.communicate(timeout=120)
+  assert process.returncode == 130, stderr
+  assert "wrote the model so far" in stderr.strip().splitlines()[-1]
+  meta = json.load(open(model / "stylizer.json"))
+  assert 0 < meta["steps_done"] < 2000
+
+
+TRAIN_REFUSED = {
+    "no style": (["--style="], "--style is required"),
+    "steps not a multiple": (["--steps=30", "--checkpoint_every=20"], "must be a multiple"),
+    "no readable photo": (["--photos={tmp}/junk"], "no readable photo"),
+    "missing photos": (["--photos={tmp}/nowhere"], "photos not found"),
+    "style not an image": (["--style={tmp}/junk/a.jpg"], "style image is not an image"),
+    "nan weight": (["--style_weight=nan"], "finite"),
+    "zero batch": (["--batch_size=0"], "batch_size must be at least 1"),
+    "init from nothing": (["--init_from={tmp}/nothing"], "no trained model"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(TRAIN_REFUSED))
+def test_training_refuses_bad_input_with_one_line(photo_folder, tmp_path, case):
+  (tmp_path / "junk").mkdir()
+  (tmp_path / "junk" / "a.jpg").write_text("nope")
+  flags_, message = TRAIN_REFUSED[case]
+  args = [a.format(photos=photo_folder, tmp=tmp_path) for a in flags_]
+  defaults = [f"--style={STYLE}", f"--photos={photo_folder}", f"--model_dir={tmp_path}/m",
+              "--steps=20", "--checkpoint_every=10"]
+  given = {a.split("=")[0] for a in args}
+  r = run_cli(*TINY, *[d for d in defaults if d.split("=")[0] not in given], *args,
+              command=TRAIN)
+  lines = r.stderr.strip().splitlines()
+  assert r.returncode in (1, 2) and len(lines) == 1, r.stderr
+  assert lines[0].startswith("nst-tf-train: error:") and message in lines[0], lines[0]
+  assert not (tmp_path / "m").exists()
+
+
+def test_the_training_preset_parses():
+  from nst_tf import train_cli
+  cmd = train_cli.TRAIN
+  cmd.flags.unparse_flags()
+  cmd.flags(["nst-tf-train", f"--flagfile={ROOT}/flags/train.flags"])
+  settings = train_cli.settings_from_flags(cmd)
+  assert settings.crop_size == 256 and settings.steps % cmd.flags["checkpoint_every"].value == 0
+  cmd.flags.unparse_flags()
