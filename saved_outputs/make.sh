@@ -6,8 +6,8 @@ set -euo pipefail
 d=nst_tf/data
 q=saved_outputs/quality
 # The nine pairs with the quality preset, beside the feed-forward stylizer: quality/ and quality_sheet.png.
-python -m nst_tf.quality --weights=hed --judge_python="$JUDGE_PYTHON"
-python -m nst_tf.sheet saved_outputs/readme_sheet.png --height=200 \
+python tools/quality.py --weights=hed --judge_python="$JUDGE_PYTHON"
+python tools/sheet.py saved_outputs/readme_sheet.png --height=200 \
   $d/chelsea.png $d/starry_night.jpg $q/chelsea__starry_night.png \
   $d/astronaut.png $d/woman-with-hat-matisse.jpg $q/astronaut__woman-with-hat-matisse.png \
   $d/coffee.png $d/the_scream.jpg $q/coffee__the_scream.png
@@ -15,7 +15,7 @@ python -m nst_tf.sheet saved_outputs/readme_sheet.png --height=200 \
 fast() { nst-tf --flagfile=flags/fast.flags --weights=hed --content=$d/chelsea.png "$@"; }
 fast --style=$d/starry_night.jpg,$d/the_scream.jpg --output=saved_outputs/chelsea__blend_starry_night_the_scream.png
 fast --style=$d/starry_night.jpg --original_colors --output=saved_outputs/chelsea__starry_night__original_colors.png
-python -m nst_tf.sheet saved_outputs/controls_sheet.png --height=200 --columns=5 \
+python tools/sheet.py saved_outputs/controls_sheet.png --height=200 --columns=5 \
   $d/chelsea.png $d/starry_night.jpg $d/the_scream.jpg \
   saved_outputs/chelsea__blend_starry_night_the_scream.png saved_outputs/chelsea__starry_night__original_colors.png
 # Issue 7's size check: the quality preset at three sizes should give the same look.
@@ -27,7 +27,15 @@ for size in 256 512 1024; do
   nst-tf --flagfile=flags/quality.flags --weights=hed --image_size=$size --output=$out 2>&1 |
     grep '^step' | tail -1 | sed "s/^/$size px: /" >> saved_outputs/sizes/losses.txt
 done
-python -m nst_tf.sheet saved_outputs/sizes_sheet.png --height=300 --columns=3 \
+python tools/sheet.py saved_outputs/sizes_sheet.png --height=300 --columns=3 \
   saved_outputs/sizes/chelsea__starry_night_{256,512,1024}.png
+# Issue 16: the border band, every preset at three sizes (borders/), and the strength
+# control on three pairs (strength/, strength_sheet.png).
+python tools/borders.py --weights=hed
+python tools/strength.py --weights=hed
+# Issue 18: the trained network on the held-out photos beside the quality preset and
+# the feed-forward peer (val/), and the peak memory of a batch against its length.
+python tools/val_sheet.py --model=starry_night --weights=hed --judge_python="$JUDGE_PYTHON"
+python tools/batch_memory.py --weights=hed
 # The benchmark: bench/table.md and bench/sheet_{256,512}.png.
-python -m nst_tf.bench --sizes=256,512 --weights=hed --judge_python="$JUDGE_PYTHON"
+python tools/bench.py --sizes=256,512 --weights=hed --judge_python="$JUDGE_PYTHON"

