@@ -335,7 +335,8 @@ def settings_from_args(args: list[str]) -> Settings:
   import copy  # pylint: disable=g-import-not-at-top
 
   cmd = copy.deepcopy(NST_TF)
-  cmd.flags.unparse_flags()
+  if cmd.flags.is_parsed():
+    cmd.flags.unparse_flags()
   try:
     cmd.flags(["nst-tf"] + list(args))
   except flags.Error as e:

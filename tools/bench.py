@@ -149,7 +149,12 @@ def measure(transfer: StyleTransfer, result: np.ndarray, content: np.ndarray,
 def default_configs(steps: int, presets: list[str]) -> list[tuple[str, list[str]]]:
   """(name, nst-tf flags) for each row; the first, BASELINE, runs `baseline`."""
   plain = [f"--iterations={steps}", f"--style_weight={_ROW_STYLE_WEIGHT.value}"]
+  # What a careful user writes: VGG16 cut at the deepest layer, targets computed
+  # once, float32 Adam from the photo, VGG16's own padding, no frame, no TV, and
+  # our default loss balance.
+  careful = [f"--iterations={steps}", "--precision=float32", "--padding=zero", "--margin=0"]
   return [(BASELINE, plain),
+          ("careful baseline", careful),
           ("adam float32", plain + ["--precision=float32"]),
           ("adam", plain),
           ("lbfgs", plain + ["--optimizer=lbfgs"])] + [

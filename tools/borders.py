@@ -27,15 +27,16 @@ _MARGINS = flags.DEFINE_list("margins", ["16"], "Frame widths to compare (0: non
 _CONTENT = flags.DEFINE_string("content", samples.path(samples.CONTENTS[0]), "The photo.")
 _STYLE = flags.DEFINE_string("style", samples.path(samples.STYLES[0]), "The painting.")
 _OUT_DIR = flags.DEFINE_string("out_dir", os.path.join(samples.ROOT, "saved_outputs", "borders"),
-                               "Where the pictures and table.md go.")
+                               "Where the pictures and the table go.")
+_TABLE = flags.DEFINE_string("table", "table.md", "The table's file name in --out_dir.")
 
 
 def main(argv):
   del argv
   photo = images.load_image(_CONTENT.value)
   os.makedirs(_OUT_DIR.value, exist_ok=True)
-  lines = ["| preset | size | margin | top | bottom | left | right | largest | s |",
-           "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+  lines = ["| preset | size | margin | top | bottom | left | right | largest | inside | s |",
+           "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
   for preset in _PRESETS.value:
     for size in _SIZES.value:
       for margin in _MARGINS.value:
@@ -52,12 +53,15 @@ def main(argv):
         largest = max(abs(v) for v in steps.values())
         lines.append(f"| {preset} | {size} | {margin} | " +
                      " | ".join(f"{steps[e]:+.1f}" for e in measures.EDGES) +
-                     f" | {largest:.1f} | {wall:.0f} |")
+                     f" | {largest:.1f} | {measures.interior_step(result, base):.1f} |"
+                     f" {wall:.0f} |")
         print(lines[-1], flush=True)
   report = "\n".join(lines)
-  with open(os.path.join(_OUT_DIR.value, "table.md"), "w", encoding="utf-8") as f:
+  with open(os.path.join(_OUT_DIR.value, _TABLE.value), "w", encoding="utf-8") as f:
     f.write("Border steps in grey levels: how much more the outer 2 px of each edge changed "
-            "from the photo than the 4 px inside them (a band shows as a large value). "
+            "from the photo than the 4 px inside them (a band shows as a large value); "
+            "inside: the same jump across lines inside the picture, where no band can be "
+            "(the texture's own level). "
             f"Photo {os.path.basename(_CONTENT.value)}, painting "
             f"{os.path.basename(_STYLE.value)}, weights {_WEIGHTS.value}.\n\n" + report + "\n")
   print(report)

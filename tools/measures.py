@@ -28,3 +28,16 @@ def border_steps(result: np.ndarray, content: np.ndarray, width: int = 2) -> dic
 def border_step(result: np.ndarray, content: np.ndarray, width: int = 2) -> float:
   """The largest jump of `border_steps`, in grey levels, over the four edges."""
   return max(abs(v) for v in border_steps(result, content, width).values())
+
+
+def interior_step(result: np.ndarray, content: np.ndarray, width: int = 2, lines: int = 16) -> float:
+  """The same jump as `border_steps`, but across lines inside the picture, where no
+  band can be: the mean of its absolute value over `lines` rows and columns spread
+  through the picture. A border step near this is texture, not a band."""
+  luma = np.array([0.299, 0.587, 0.114])
+  change = np.asarray(result, np.float64) @ luma - np.asarray(content, np.float64) @ luma
+  steps = []
+  for plane in (change, change.T):
+    for row in np.linspace(3 * width, plane.shape[0] - 3 * width, lines // 2).astype(int):
+      steps.append(abs(plane[row:row + width].mean() - plane[row + width:row + 3 * width].mean()))
+  return float(np.mean(steps))
