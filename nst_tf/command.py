@@ -85,7 +85,10 @@ class Command:
   def parse(self, argv: Sequence[str]) -> None:
     """Parses argv into this command's flags; --help prints and exits."""
     if any(a in ("--help", "-h", "--helpfull", "-?") for a in argv[1:]):
-      print(self.help_text())
+      try:
+        print(self.help_text(), flush=True)
+      except BrokenPipeError:  # `--help | head`: the reader has what it wanted.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
       sys.exit(0)
     try:
       rest = self.flags(list(argv))

@@ -94,8 +94,10 @@ class Progress(keras.callbacks.Callback):
     for name in LOSS_NAMES:
       self._sums[name] = self._sums.get(name, 0.0) + float(logs[name])
     if step % self.every == 0 or step == self.total:
-      elapsed = time.perf_counter() - self._start[0]
-      rate = (step - self._start[1]) / max(elapsed, 1e-9)
+      # Over the last line's interval: the rate now, not since a pause long ago.
+      now = time.perf_counter()
+      rate = (step - self._start[1]) / max(now - self._start[0], 1e-9)
+      self._start = (now, step)
       eta = (self.total - step) / max(rate, 1e-9)
       terms = "  ".join(f"{n} {self._sums[n] / self._count:9.3e}" for n in LOSS_NAMES)
       print(f"step {step:{len(str(self.total))}d}/{self.total}  {terms}  {rate:5.2f} steps/s "

@@ -201,3 +201,4 @@ def test_the_training_preset_parses():
   settings = train_cli.settings_from_flags(cmd)
   assert settings.crop_size == 256 and settings.steps % cmd.flags["checkpoint_every"].value == 0
   cmd.flags.unparse_flags()
+
