@@ -4,7 +4,7 @@
     result = nst_tf.stylize("photo.jpg", "painting.jpg", image_size=512)
     nst_tf.save_image("result.png", result)
 
-    painter = nst_tf.load_model("starry_night")      # a trained network
+    painter = nst_tf.load_model("models/painting")   # a network from nst-tf-train
     nst_tf.save_image("fast.png", painter("photo.jpg"))
 
 Names are imported on first use, so that `import nst_tf` stays cheap until

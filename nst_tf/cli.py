@@ -2,7 +2,7 @@
 
   nst-tf --content=photo.jpg --style=painting.jpg --output=result.png
   nst-tf --flagfile=flags/quality.flags --content=photo.jpg --style=painting.jpg
-  nst-tf --model=starry_night --content='photos/*.jpg' --output=painted/
+  nst-tf --model=models/painting --content='photos/*.jpg' --output=painted/
 """
 
 from __future__ import annotations
@@ -109,9 +109,8 @@ _STYLE = NST_TF.define(
     "Style image (the painting), or several, comma-separated, to blend.", group="Pictures")
 _MODEL = NST_TF.define(
     flags.DEFINE_string, "model", None,
-    "Paint with a trained feed-forward network instead of optimising: the name of a "
-    "shipped model (starry_night, the_scream, woman-with-hat-matisse) or a model folder "
-    "from nst-tf-train. Milliseconds a picture; --style and the optimisation flags are "
+    "Paint with a trained feed-forward network instead of optimising: a model folder "
+    "from nst-tf-train, or the name of a model shipped in nst_tf/models. Milliseconds a picture; --style and the optimisation flags are "
     "then not used.", group="Pictures")
 _OUTPUT = NST_TF.define(
     flags.DEFINE_string, "output", "stylized.png",

@@ -5,7 +5,7 @@ and `stylizer.json` (its shape, the style it was trained on, how far training
 got). Models shipped with nst-tf live in nst_tf/models/NAME and are found by
 NAME alone:
 
-    stylizer = nst_tf.load_model("starry_night")
+    stylizer = nst_tf.load_model("models/painting")  # or a shipped NAME
     painted = stylizer(photo_uint8)          # uint8 [H, W, 3], any size
 """
 
