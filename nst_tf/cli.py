@@ -235,12 +235,13 @@ def _checked_inputs():
   if _MODEL.value:
     stylizer.model_path(_MODEL.value)
   style_shapes = [images.check_image(path, "style image") for path in styles]
+  settings = None if _MODEL.value else settings_from_flags(NST_TF)
   for path in contents:
     shape = images.check_image(path, "content image")
     if _MODEL.value:
       stylizer.check_size(shape, NST_TF.flags["image_size"].value)
     else:
-      scale_plan(settings_from_flags(NST_TF), shape, style_shapes)
+      scale_plan(settings, shape, style_shapes)
   init = NST_TF.flags["init"].value
   inputs = contents + styles + ([init] if os.path.isfile(init) else [])
   for output in outputs:
