@@ -172,10 +172,6 @@ def _style_image(style: images.ImageLike, settings: TrainSettings) -> tf.Tensor:
   return objective.sized_style(painting, reference, settings.style_scale)
 
 
-def _fit(picture: np.ndarray, long_side: int) -> np.ndarray:
-  return objective.resize(picture, images.fit_size(picture.shape[:2], long_side)).numpy()
-
-
 def _check_cadence(steps: int, every: int) -> None:
   if every < 1 or steps % every:
     raise StyleTransferError(
@@ -222,7 +218,7 @@ def train(settings: TrainSettings, style: images.ImageLike, sources: Sequence[st
            else "")
   style_name = os.path.splitext(os.path.basename(style))[0] if isinstance(style, str) else "style"
   painting = _style_image(style, settings)
-  preview_pictures = [_fit(images.load_image(p, "preview photo"), settings.image_size)
+  preview_pictures = [images.fit(images.load_image(p, "preview photo"), settings.image_size)
                       for p in previews]
 
   precision = features.resolve_precision(settings.precision)
