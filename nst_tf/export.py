@@ -1,16 +1,18 @@
-"""Export: a SavedModel that runs the whole style transfer inside TensorFlow.
+"""Export: SavedModels that paint inside plain TensorFlow, with no nst_tf installed.
 
-The exported graph holds the VGG16 weights, the preprocessing, the targets,
-the optimisation loop and the conversion back to uint8, so plain TensorFlow
-(tf.saved_model.load, TF Serving, the C++ or Java runtimes) can run it with no
-nst_tf installed:
+Two kinds. `export` writes the whole optimisation: the VGG16 weights, the
+targets, the Adam loop and the conversion back to uint8, calling the
+library's own objective, style sizing and colour transfer, so it paints what
+`nst_tf.stylize` paints:
 
     model = tf.saved_model.load(export_dir)
     image = model.signatures["serving_default"](
         content=content_uint8, style=style_uint8, iterations=tf.constant(200))["image"]
 
-It calls the library's own objective, style sizing, Adam update and colour
-transfer, so it paints what `nst_tf.stylize` paints.
+`export_stylizer` writes a trained feed-forward network (and, if asked, a
+TFLite flatbuffer of it):
+
+    image = model.signatures["serving_default"](image=photo_uint8)["image"]
 """
 
 from __future__ import annotations
@@ -19,8 +21,10 @@ import dataclasses
 import os
 import shutil
 import tempfile
+from typing import Optional
 
 import tensorflow as tf
+from tensorflow.python.framework import convert_to_constants
 
 from nst_tf import colors, objective, optimizers
 from nst_tf.errors import StyleTransferError
@@ -92,20 +96,12 @@ class StyleTransferModule(tf.Module):
     return self._run(content, style, iterations, content_weight, style_weight)
 
 
-def export(settings: Settings, export_dir: str) -> None:
-  """Writes a SavedModel of `settings` to `export_dir`.
-
-  Signatures: "serving_default" (content, style, iterations) with the weights
-  of `settings` baked in, and "with_weights" which also takes content_weight
-  and style_weight.
-  """
+def _write(export_dir: str, write) -> None:
+  """Runs `write(folder)` into a temporary folder beside `export_dir`, then renames
+  it into place: readers never see a half-written export."""
   export_dir = os.path.abspath(export_dir)
   if os.path.exists(export_dir) and (not os.path.isdir(export_dir) or os.listdir(export_dir)):
     raise StyleTransferError(f"export_dir exists and is not an empty folder: {export_dir}")
-  if settings.precision == "auto":
-    # The export runs on other machines: auto would bake in this CPU's choice.
-    settings = dataclasses.replace(settings, precision="float32")
-  module = StyleTransferModule(objective.Objective(settings))
   parent = os.path.dirname(export_dir)
   try:
     os.makedirs(parent, exist_ok=True)
@@ -113,10 +109,115 @@ def export(settings: Settings, export_dir: str) -> None:
   except OSError as e:
     raise StyleTransferError(f"cannot write to {parent}: {e.strerror or e}") from None
   try:
-    tf.saved_model.save(module, tmp, signatures={
-        "serving_default": module.stylize,
-        "with_weights": module.stylize_with_weights,
-    })
-    os.replace(tmp, export_dir)  # Readers never see a half-written export.
+    write(tmp)
+    os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700 folders.
+    os.replace(tmp, export_dir)
   finally:
     shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _umask() -> int:
+  mask = os.umask(0)
+  os.umask(mask)
+  return mask
+
+
+def export(settings: Settings, export_dir: str) -> None:
+  """Writes a SavedModel of `settings` to `export_dir`.
+
+  Signatures: "serving_default" (content, style, iterations) with the weights
+  of `settings` baked in, and "with_weights" which also takes content_weight
+  and style_weight.
+  """
+  if settings.precision == "auto":
+    # The export runs on other machines: auto would bake in this CPU's choice.
+    settings = dataclasses.replace(settings, precision="float32")
+  module = StyleTransferModule(objective.Objective(settings))
+  _write(export_dir, lambda folder: tf.saved_model.save(module, folder, signatures={
+      "serving_default": module.stylize,
+      "with_weights": module.stylize_with_weights,
+  }))
+
+
+_BATCH = tf.TensorSpec([None, None, None, 3], tf.uint8)
+_FLAG = tf.TensorSpec([], tf.bool)
+TFLITE_FILE = "stylizer.tflite"
+TFLITE_WEIGHTS = ("float32", "float16", "int8")
+
+
+class StylizerModule(tf.Module):
+  """A trained feed-forward network as a tf.Module: uint8 pictures of any size
+  in, uint8 pictures of the same size out, float32 weights baked in."""
+
+  def __init__(self, network):
+    super().__init__(name="nst_tf_stylizer")
+    self.network = network
+
+  def _paint(self, batch):
+    painted = self.network(tf.cast(batch, tf.float32), training=False)
+    return tf.cast(tf.round(tf.clip_by_value(painted, 0.0, 255.0)), tf.uint8)
+
+  @tf.function(input_signature=[_IMAGE])
+  def stylize(self, image):
+    """image: uint8 [H, W, 3]. Returns {"image": uint8 [H, W, 3]}."""
+    return {"image": self._paint(image[None])[0]}
+
+  @tf.function(input_signature=[_BATCH])
+  def stylize_batch(self, images):
+    """images: uint8 [N, H, W, 3], one size. Returns {"images": uint8 [N, H, W, 3]}."""
+    return {"images": self._paint(images)}
+
+  @tf.function(input_signature=[_IMAGE, _SCALAR, _FLAG])
+  def stylize_with_options(self, image, strength, original_colors):
+    """As `stylize`, blended with the photo by `strength` (0-1), and with the
+    photo's colours kept if `original_colors`, as `nst-tf --model` does."""
+    photo = tf.cast(image, tf.float32)[None]
+    painted = self.network(photo, training=False)
+    painted = photo + tf.clip_by_value(strength, 0.0, 1.0) * (painted - photo)
+    painted = tf.cond(original_colors, lambda: colors.keep_colors(painted, photo),
+                      lambda: painted)
+    return {"image": tf.cast(tf.round(tf.clip_by_value(painted, 0.0, 255.0)), tf.uint8)[0]}
+
+
+def tflite_model(module: StylizerModule, weights: str = "float16") -> bytes:
+  """The module's `stylize` as a TFLite flatbuffer with one signature,
+  "serving_default" (image uint8 [H, W, 3] of any size -> image), and
+  float16, int8 (dynamic range) or float32 weights."""
+  if weights not in TFLITE_WEIGHTS:
+    raise StyleTransferError(f"TFLite weights must be one of {', '.join(TFLITE_WEIGHTS)}")
+  # Frozen first: left to itself the converter keeps Keras 3's variables as
+  # TFLite resource variables that nothing initialises, and paints from zeros.
+  frozen = convert_to_constants.convert_variables_to_constants_v2(
+      module.stylize.get_concrete_function())
+  serve = tf.function(lambda image: {"image": frozen(image)[0]},
+                      input_signature=[tf.TensorSpec([None, None, 3], tf.uint8, name="image")])
+  converter = tf.lite.TFLiteConverter.from_concrete_functions(
+      [serve.get_concrete_function()], module)
+  if weights != "float32":
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+  if weights == "float16":
+    converter.target_spec.supported_types = [tf.float16]
+  return converter.convert()
+
+
+def export_stylizer(network, export_dir: str, tflite: Optional[str] = None) -> None:
+  """Writes a trained network (a float32 Keras model) as a SavedModel to `export_dir`.
+
+  Signatures: "serving_default" (image uint8 [H, W, 3] -> image), "batch"
+  (images uint8 [N, H, W, 3] -> images) and "with_options" (image, strength,
+  original_colors -> image). With `tflite` ("float16", "int8" or "float32"
+  weights) also `export_dir/stylizer.tflite`, of serving_default.
+  """
+  module = StylizerModule(network)
+
+  def write(folder):
+    tf.saved_model.save(module, folder, signatures={
+        "serving_default": module.stylize,
+        "batch": module.stylize_batch,
+        "with_options": module.stylize_with_options,
+    })
+    if tflite:
+      flatbuffer = tflite_model(module, tflite)
+      with open(os.path.join(folder, TFLITE_FILE), "wb") as f:
+        f.write(flatbuffer)
+  _write(export_dir, write)

@@ -42,7 +42,26 @@ class PadToStride(layers.Layer):
   def call(self, x):
     shape = ops.shape(x)
     pad_h, pad_w = (-shape[1]) % STRIDE, (-shape[2]) % STRIDE
-    return ops.pad(x, [[0, 0], [0, pad_h], [0, pad_w], [0, 0]], mode="reflect")
+    x = ops.pad(x, [[0, 0], [0, pad_h], [0, pad_w], [0, 0]], mode="reflect")
+    return _known_channels(x, shape[1] + pad_h, shape[2] + pad_w, x.shape[-1])
+
+
+@keras.saving.register_keras_serializable("nst_tf")
+class Upsample(layers.Layer):
+  """Nearest-neighbour upsampling by 2 of [N, H, W, C]."""
+
+  def call(self, x):
+    shape = ops.shape(x)
+    channels = x.shape[-1]
+    x = ops.reshape(x, (-1, shape[1], 1, shape[2], 1, channels))
+    x = ops.broadcast_to(x, (shape[0], shape[1], 2, shape[2], 2, channels))
+    return _known_channels(x, 2 * shape[1], 2 * shape[2], channels)
+
+
+def _known_channels(x, height, width, channels: int):
+  # A reshape that states the channel count: after a pad by computed amounts,
+  # TFLite's converter no longer knows it and cannot convert the next convolution.
+  return ops.reshape(x, (-1, height, width, channels))
 
 
 @keras.saving.register_keras_serializable("nst_tf")
@@ -93,7 +112,7 @@ def build_stylizer(width: float = 0.5, residual_blocks: int = 5, dtype: str | No
     y = _conv(y, c3, 3, f"res{i + 1}_b", dtype, relu=False)
     x = layers.Add(name=f"res{i + 1}", dtype=dtype)([x, y])
   for i, filters in enumerate((c2, c1)):
-    x = layers.UpSampling2D(2, interpolation="nearest", name=f"up{i + 1}_resize", dtype=dtype)(x)
+    x = Upsample(name=f"up{i + 1}_resize", dtype=dtype)(x)
     x = _conv(x, filters, 3, f"up{i + 1}", dtype)
   x = ReflectPad(4, name="out_pad", dtype=dtype)(x)
   x = layers.Conv2D(3, 9, padding="valid", name="out", dtype="float32")(x)
