@@ -219,7 +219,9 @@ def define_loss_flags(command: Command, defaults: LossSettings) -> None:
                  "Padding of VGG16's convolutions: reflect, or zero (VGG16's own).", group=group)
   command.define(flags.DEFINE_enum, "precision", d.precision, list(PRECISIONS),
                  "Arithmetic: auto (bfloat16 where the CPU has it natively, about 1.7x "
-                 "faster; else float32), float32 or bfloat16.", group=group)
+                 "faster, and on Ampere or newer GPUs; float16 for training on Volta and "
+                 "Turing GPUs; else float32), float32, bfloat16 or float16 (training only).",
+                 group=group)
 
 
 LOSS_FLAGS = ("content_weight", "style_weight", "tv_weight", "content_layers", "style_layers",

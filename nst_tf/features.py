@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
-from typing import Sequence
+from typing import Optional, Sequence
 
 import keras
 import numpy as np
@@ -127,20 +127,38 @@ def _cpu_has_bfloat16() -> bool:
   return bool(flags & {"avx512_bf16", "amx_bf16"})
 
 
-def resolve_precision(precision: str) -> str:
-  """"auto" -> "bfloat16" where the CPU computes it natively, else "float32".
+def _gpu_compute_capability() -> Optional[tuple[int, int]]:
+  """The lowest compute capability among the visible GPUs, or None without GPUs."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top  # Keras's backend.
+  found = [tf.config.experimental.get_device_details(gpu).get("compute_capability", (0, 0))
+           for gpu in tf.config.list_physical_devices("GPU")]
+  return min(found) if found else None
 
-  Measured on a 2-core AVX512_BF16 CPU: a step takes 0.58x the float32 time
-  at the same judged quality. Without native support bfloat16 is emulated and
-  slower, and on a GPU float32 is kept as the safe choice.
+
+def resolve_precision(precision: str, allow_float16: bool = False) -> str:
+  """"auto" -> what this machine computes fastest without losing the picture.
+
+  CPUs: bfloat16 where native (measured on a 2-core AVX512_BF16 CPU: a step
+  takes 0.58x the float32 time at the same judged quality), else float32
+  (emulated bfloat16 is slower). GPUs, from NVIDIA's and TensorFlow's mixed
+  precision guides (not measured here: no GPU at hand): bfloat16 on Ampere and
+  newer (compute capability 8.0+); float16 on Volta and Turing (7.x) when the
+  caller scales the loss (`allow_float16`, the trainer does), else float32.
   """
   check_choice("precision", precision, PRECISIONS)
   if precision != "auto":
     return precision
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top  # Keras's backend.
-  if tf.config.list_physical_devices("GPU") or not _cpu_has_bfloat16():
-    return "float32"
-  return "bfloat16"
+  capability = _gpu_compute_capability()
+  if capability is not None:
+    if capability >= (8, 0):
+      return "bfloat16"
+    return "float16" if allow_float16 and capability >= (7, 0) else "float32"
+  return "bfloat16" if _cpu_has_bfloat16() else "float32"
+
+
+def dtype_policy(precision: str) -> str:
+  """The Keras dtype policy of a resolved precision."""
+  return {"bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}.get(precision, "float32")
 
 
 class MirrorPad(keras.layers.Layer):
@@ -201,7 +219,7 @@ def build_feature_model(
   check_layer_names(layers)
   check_model_options(pooling, padding, precision)
   precision = resolve_precision(precision)
-  dtype = "mixed_bfloat16" if precision == "bfloat16" else "float32"
+  dtype = dtype_policy(precision)
   if isinstance(weights, keras.Model):
     vgg, description = weights, getattr(weights, "nst_weights", weights.name)
   else:

@@ -138,13 +138,16 @@ def photo_dataset(paths: Sequence[str], batch_size: int, crop_size: int, image_s
     crop = tf.image.stateless_random_flip_left_right(crop, seeds[2])
     return tf.clip_by_value(crop, 0.0, 255.0)
 
-  options = tf.data.Options()
-  options.deterministic = False
   dataset = tf.data.Dataset.from_tensor_slices(list(paths))
-  dataset = dataset.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True).repeat()
+  # Shuffled after the repeat, with a fixed seed: every iterator sees the same
+  # order (Keras takes one batch from a first iterator to build a distributed
+  # model, and a reshuffle per iterator would then train a mirrored run on
+  # other batches than a single-device run).
+  dataset = dataset.repeat().shuffle(len(paths), seed=seed, reshuffle_each_iteration=False)
   dataset = tf.data.Dataset.zip(dataset, tf.data.Dataset.random(seed=seed))
   dataset = dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE)
   dataset = dataset.filter(lambda pixels, _: tf.size(pixels) > 0)
   dataset = dataset.map(augment, num_parallel_calls=tf.data.AUTOTUNE)
   dataset = dataset.batch(batch_size, drop_remainder=True)
-  return dataset.prefetch(tf.data.AUTOTUNE).with_options(options)
+  # Deterministic order (the default): the same seed trains on the same batches.
+  return dataset.prefetch(tf.data.AUTOTUNE)

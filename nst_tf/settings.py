@@ -25,7 +25,9 @@ ALL_LAYERS = ("block1_conv1", "block1_conv2", "block1_pool", "block2_conv1",
               "block3_conv3", "block3_pool", "block4_conv1", "block4_conv2",
               "block4_conv3", "block4_pool", "block5_conv1", "block5_conv2",
               "block5_conv3", "block5_pool")
-PRECISIONS = ("auto", "float32", "bfloat16")
+PRECISIONS = ("auto", "float32", "bfloat16", "float16")
+# Where training runs: tf.distribute strategies by name.
+STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
 PADDINGS = ("reflect", "symmetric", "zero")
 POOLINGS = ("max", "avg")
 INITS = ("content", "style_colors", "noise", "style")
@@ -224,6 +226,9 @@ class Settings(LossSettings):
   def validate(self) -> None:
     super().validate()
     check_number("image_size", self.image_size, MIN_SIDE, MAX_SIDE)
+    if self.precision == "float16":
+      raise StyleTransferError("precision float16 is for training (it needs loss scaling); "
+                               "use bfloat16 or float32 to optimise a picture")
     if isinstance(self.scales, tuple) and not self.scales:
       raise StyleTransferError("scales is empty; give a number of scales or their sizes")
     if isinstance(self.iterations, tuple) and not self.iterations:

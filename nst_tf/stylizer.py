@@ -113,7 +113,8 @@ class Stylizer:
 
   Args:
     name_or_dir: a model folder, or the name of a shipped model.
-    precision: "float32", "bfloat16" or "auto" (bfloat16 on CPUs that have it).
+    precision: "float32", "bfloat16", "float16" or "auto" (what the machine
+      computes fastest, see nst_tf.features.resolve_precision).
   """
 
   def __init__(self, name_or_dir: str, precision: str = "auto"):
@@ -121,9 +122,9 @@ class Stylizer:
     from nst_tf import features  # pylint: disable=g-import-not-at-top
     self.path = model_path(name_or_dir)
     self.meta = read_meta(self.path)
-    self.precision = features.resolve_precision(precision)
-    dtype = "mixed_bfloat16" if self.precision == "bfloat16" else "float32"
-    self.network = build(self.meta, dtype)
+    # Float16 is safe here: no gradients to underflow.
+    self.precision = features.resolve_precision(precision, allow_float16=True)
+    self.network = build(self.meta, features.dtype_policy(self.precision))
     try:
       self.network.load_weights(os.path.join(self.path, WEIGHTS_FILE))
     except Exception as e:  # pylint: disable=broad-except  # h5py/keras raise many types.

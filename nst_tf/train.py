@@ -23,7 +23,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from nst_tf import features, images, monitor, objective, photos, stylizer
+from nst_tf import distribute, features, images, monitor, objective, photos, stylizer
 from nst_tf.errors import StyleTransferError
 from nst_tf.settings import TrainSettings
 
@@ -60,53 +60,89 @@ class StyleTrainer(keras.Model):
   def train_step(self, data):
     content_targets = {n: tf.stop_gradient(t)
                        for n, t in self.loss_objective.content_targets(data).items()}
+    # Each replica's loss is the mean over its share of the batch and the
+    # optimiser sums the replicas' gradients: divided, they make the global mean.
+    replicas = tf.distribute.get_replica_context().num_replicas_in_sync
     with tf.GradientTape() as tape:
       painted = self.network(data, training=True)
       terms = self.loss_objective.loss_terms(painted, content_targets, self.style_targets)
+      # Float16 needs the loss scaled up; the optimiser scales the gradients back.
+      loss = self.optimizer.scale_loss(terms["total"] / replicas)
     variables = self.network.trainable_variables
-    grads = tape.gradient(terms["total"], variables)
+    grads = tape.gradient(loss, variables)
     self.optimizer.apply(grads, variables)
     for name, tracker in self.trackers.items():
       tracker.update_state(terms[name])
-    return {name: tracker.result() for name, tracker in self.trackers.items()}
+    results = {name: tracker.result() for name, tracker in self.trackers.items()}
+    if isinstance(tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy):
+      # Keras 3 averages multi-worker logs along an axis 0 that scalars lack
+      # (tensorflow/tensorflow#72388): give it one.
+      results = {name: value[None] for name, value in results.items()}
+    return results
 
 
 def _learning_rate(optimizer) -> float:
   rate = optimizer.learning_rate
-  return float(rate(optimizer.iterations) if callable(rate) else rate)
+  return float(rate(optimizer.iterations.numpy()) if callable(rate) else rate)
 
 
-class Progress(keras.callbacks.Callback):
+class StepCallback(keras.callbacks.Callback):
+  """A callback that knows the run's step and the mean losses since it last asked.
+
+  The step comes from Keras's epoch and batch (the optimiser's iteration
+  count skips the steps that a float16 loss scale throws away).
+  """
+
+  def __init__(self):
+    super().__init__()
+    self.first = 0
+    self._sums, self._count = {}, 0
+
+  def on_epoch_begin(self, epoch, logs=None):
+    self.first = epoch * self.params["steps"]
+
+  def step(self, batch: int) -> int:
+    return self.first + batch + 1
+
+  def add_losses(self, logs) -> None:
+    self._count += 1
+    for name in LOSS_NAMES:
+      self._sums[name] = self._sums.get(name, 0.0) + float(logs[name])
+
+  def mean_losses(self) -> dict[str, float]:
+    """The mean of each loss since the last call."""
+    means = {name: total / max(self._count, 1) for name, total in self._sums.items()}
+    self._sums, self._count = {}, 0
+    return means
+
+
+class Progress(StepCallback):
   """Every `every` steps: step, losses (mean since the last line), rate and ETA."""
 
   def __init__(self, total: int, batch_size: int, every: int = 50, stream: TextIO = sys.stderr):
     super().__init__()
     self.total, self.batch_size, self.every, self.stream = total, batch_size, every, stream
     self._start = None
-    self._sums, self._count = {}, 0
 
   def on_train_batch_end(self, batch, logs=None):
-    step = int(self.model.optimizer.iterations.numpy())
+    step = self.step(batch)
     if self._start is None:  # The first step traces the graph: timed from after it.
       self._start = (time.perf_counter(), step)
       return
-    self._count += 1
-    for name in LOSS_NAMES:
-      self._sums[name] = self._sums.get(name, 0.0) + float(logs[name])
+    self.add_losses(logs)
     if step % self.every == 0 or step == self.total:
       # Over the last line's interval: the rate now, not since a pause long ago.
       now = time.perf_counter()
       rate = (step - self._start[1]) / max(now - self._start[0], 1e-9)
       self._start = (now, step)
       eta = (self.total - step) / max(rate, 1e-9)
-      terms = "  ".join(f"{n} {self._sums[n] / self._count:9.3e}" for n in LOSS_NAMES)
+      terms = "  ".join(f"{n} {v:9.3e}" for n, v in self.mean_losses().items())
       print(f"step {step:{len(str(self.total))}d}/{self.total}  {terms}  {rate:5.2f} steps/s "
             f"({rate * self.batch_size:5.1f} images/s)  ETA {monitor.duration(eta)}",
             file=self.stream, flush=True)
-      self._sums, self._count = {}, 0
 
 
-class TensorBoardLog(keras.callbacks.Callback):
+class TensorBoardLog(StepCallback):
   """Losses and learning rate every `every` steps, previews of held-out photos
   every `preview_every` steps, and the run's settings as text."""
 
@@ -115,12 +151,14 @@ class TensorBoardLog(keras.callbacks.Callback):
     super().__init__()
     self.writer = tf.summary.create_file_writer(logdir)
     self.previews, self.every, self.preview_every = list(previews), every, preview_every
-    self._sums, self._count = {}, 0
     self._text = settings_text
 
-  def on_train_begin(self, logs=None):
-    with self.writer.as_default():
-      tf.summary.text("settings", self._text, step=int(self.model.optimizer.iterations))
+  def on_epoch_begin(self, epoch, logs=None):
+    super().on_epoch_begin(epoch, logs)
+    if self._text:  # Once a run, at the step it starts (or resumes) from.
+      with self.writer.as_default():
+        tf.summary.text("settings", self._text, step=self.first)
+      self._text = None
 
   def _preview(self, step: int) -> None:
     painted = [images.to_uint8(self.model.network(p[None], training=False)[0])
@@ -130,16 +168,13 @@ class TensorBoardLog(keras.callbacks.Callback):
         tf.summary.image(f"preview/{i}", picture[None], step=step)
 
   def on_train_batch_end(self, batch, logs=None):
-    step = int(self.model.optimizer.iterations.numpy())
-    self._count += 1
-    for name in LOSS_NAMES:
-      self._sums[name] = self._sums.get(name, 0.0) + float(logs[name])
+    step = self.step(batch)
+    self.add_losses(logs)
     with self.writer.as_default():
       if step % self.every == 0:
-        for name in LOSS_NAMES:
-          tf.summary.scalar(f"loss/{name}", self._sums[name] / self._count, step=step)
+        for name, value in self.mean_losses().items():
+          tf.summary.scalar(f"loss/{name}", value, step=step)
         tf.summary.scalar("learning_rate", _learning_rate(self.model.optimizer), step=step)
-        self._sums, self._count = {}, 0
       if self.previews and step % self.preview_every == 0:
         self._preview(step)
 
@@ -147,16 +182,28 @@ class TensorBoardLog(keras.callbacks.Callback):
     self.writer.flush()
 
 
-class SaveModel(keras.callbacks.Callback):
+class SaveModel(StepCallback):
   """Writes the network and its meta to the model folder at the end of every epoch
-  (one checkpoint cadence), so the folder always holds the model so far."""
+  (one checkpoint cadence), so the folder always holds the model so far;
+  `save_now` writes it between epochs."""
 
   def __init__(self, save):
     super().__init__()
     self.save = save
+    self.done = 0
+
+  def on_epoch_begin(self, epoch, logs=None):
+    super().on_epoch_begin(epoch, logs)
+    self.done = self.first
+
+  def on_train_batch_end(self, batch, logs=None):
+    self.done = self.step(batch)
 
   def on_epoch_end(self, epoch, logs=None):
-    self.save()
+    self.save(self.done)
+
+  def save_now(self) -> None:
+    self.save(self.done)
 
 
 def settings_text(settings: TrainSettings, style: str, sources: Sequence[str]) -> str:
@@ -183,7 +230,8 @@ def train(settings: TrainSettings, style: images.ImageLike, sources: Sequence[st
           model_dir: str, logdir: Optional[str] = None, init_from: Optional[str] = None,
           checkpoint_every: int = 200, log_every: int = 50, preview_every: int = 500,
           previews: Sequence[images.ImageLike] = (), quiet: bool = False,
-          callbacks: Sequence[keras.callbacks.Callback] = ()) -> str:
+          callbacks: Sequence[keras.callbacks.Callback] = (),
+          strategy: Optional[tf.distribute.Strategy] = None) -> str:
   """Trains a feed-forward network on the photos in `sources`; returns `model_dir`.
 
   Args:
@@ -200,12 +248,23 @@ def train(settings: TrainSettings, style: images.ImageLike, sources: Sequence[st
     checkpoint_every: steps between checkpoints; `settings.steps` must be a
       multiple of it.
     previews: held-out pictures to paint into TensorBoard every `preview_every` steps.
+    strategy: a tf.distribute strategy (see nst_tf.distribute.make_strategy):
+      the batch of `settings.batch_size` is split across its replicas, the
+      photos are split across its workers, and only the chief writes the
+      model, the logs and the progress. Default: this process's devices.
 
   Raises:
     StyleTransferError: bad input (no readable photo, a bad model folder, ...).
     KeyboardInterrupt: after writing the model so far to `model_dir`.
   """
   _check_cadence(settings.steps, checkpoint_every)
+  strategy = strategy or tf.distribute.get_strategy()
+  replicas = strategy.num_replicas_in_sync
+  if settings.batch_size % replicas:
+    raise StyleTransferError(f"batch_size ({settings.batch_size}) must be a multiple of the "
+                             f"{replicas} replicas training it")
+  role, index = distribute.task(strategy)
+  chief = role == "chief"
   meta_path = os.path.join(model_dir, stylizer.META_FILE)
   if os.path.isfile(meta_path) and stylizer.read_meta(model_dir).get("steps_done") == \
       settings.steps and not os.path.isdir(os.path.join(model_dir, BACKUP)):
@@ -221,53 +280,79 @@ def train(settings: TrainSettings, style: images.ImageLike, sources: Sequence[st
   preview_pictures = [images.fit(images.load_image(p, "preview photo"), settings.image_size)
                       for p in previews]
 
-  precision = features.resolve_precision(settings.precision)
-  loss = objective.Objective(settings)
-  style_targets = loss.style_targets([painting])
+  settings = dataclasses.replace(
+      settings, precision=features.resolve_precision(settings.precision, allow_float16=True))
   meta = {"width": settings.width, "residual_blocks": settings.residual_blocks,
           "style": style_name, "steps": settings.steps, "image_size": settings.image_size,
           "settings": {f.name: getattr(settings, f.name) for f in dataclasses.fields(settings)},
           "photos": len(paths), "steps_done": 0, "format": 1}
-  net = stylizer.build(meta, "mixed_bfloat16" if precision == "bfloat16" else "float32")
-  if init_from:
-    source = stylizer.model_path(init_from)
-    theirs = stylizer.read_meta(source)
-    if (theirs["width"], theirs["residual_blocks"]) != (settings.width, settings.residual_blocks):
-      raise StyleTransferError(
-          f"--init_from model has width {theirs['width']} and {theirs['residual_blocks']} "
-          f"residual blocks; this run asks for {settings.width} and {settings.residual_blocks}")
-    net.load_weights(os.path.join(source, stylizer.WEIGHTS_FILE))
-    meta["init_from"] = theirs.get("style", source)
+  keras.utils.set_random_seed(settings.seed)  # The same weights on every worker.
+  with strategy.scope():
+    loss = objective.Objective(settings)
+    style_targets = loss.style_targets([painting])
+    net = stylizer.build(meta, features.dtype_policy(settings.precision))
+    if init_from:
+      source = stylizer.model_path(init_from)
+      theirs = stylizer.read_meta(source)
+      if (theirs["width"], theirs["residual_blocks"]) != (settings.width,
+                                                          settings.residual_blocks):
+        raise StyleTransferError(
+            f"--init_from model has width {theirs['width']} and {theirs['residual_blocks']} "
+            f"residual blocks; this run asks for {settings.width} and "
+            f"{settings.residual_blocks}")
+      net.load_weights(os.path.join(source, stylizer.WEIGHTS_FILE))
+      meta["init_from"] = theirs.get("style", source)
+    trainer = StyleTrainer(net, loss, style_targets)
+    optimizer = keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(
+        settings.learning_rate, settings.steps, alpha=settings.lr_final))
+    if settings.precision == "float16":
+      optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+    trainer.compile(optimizer=optimizer, jit_compile=False)
+    trainer(np.zeros((1, settings.crop_size, settings.crop_size, 3), np.float32))  # Builds it.
+    trainer.optimizer.build(net.trainable_variables)
 
-  trainer = StyleTrainer(net, loss, style_targets)
-  schedule = keras.optimizers.schedules.CosineDecay(
-      settings.learning_rate, settings.steps, alpha=settings.lr_final)
-  trainer.compile(optimizer=keras.optimizers.Adam(schedule), jit_compile=False)
-  trainer(np.zeros((1, settings.crop_size, settings.crop_size, 3), np.float32))  # Builds it.
-  trainer.optimizer.build(net.trainable_variables)
-
-  def save():
-    meta["steps_done"] = int(trainer.optimizer.iterations.numpy())
+  def save(steps_done: int) -> None:
+    meta["steps_done"] = steps_done
     stylizer.save(model_dir, net, meta)
 
-  dataset = photos.photo_dataset(paths, settings.batch_size, settings.crop_size,
-                                 settings.image_size, settings.scale_jitter, settings.seed,
-                                 skipped)
-  keras.utils.set_random_seed(settings.seed)
-  every = [] if quiet else [Progress(settings.steps, settings.batch_size, log_every)]
-  if logdir:
+  def dataset(context: tf.distribute.InputContext) -> tf.data.Dataset:
+    # Each worker reads its own share of the photos, with its own crops.
+    worker, workers = context.input_pipeline_id, context.num_input_pipelines
+    share = paths[worker::workers] if len(paths) >= workers else paths
+    return photos.photo_dataset(share, context.get_per_replica_batch_size(settings.batch_size),
+                                settings.crop_size, settings.image_size,
+                                settings.scale_jitter, settings.seed + worker, skipped)
+
+  if distribute.workers(strategy) > 1:
+    data = strategy.distribute_datasets_from_function(dataset)
+  else:  # Keras splits each batch across the local replicas: the same batches as on one.
+    data = dataset(tf.distribute.InputContext())
+
+  every = []
+  if chief and not quiet:
+    every.append(Progress(settings.steps, settings.batch_size, log_every))
+  if chief and logdir:
     every.append(TensorBoardLog(logdir, preview_pictures,
                                 settings_text(settings, str(style), sources),
                                 log_every, preview_every))
-  backup = keras.callbacks.BackupAndRestore(os.path.join(model_dir, BACKUP), save_freq="epoch")
+  saver = SaveModel(save)
+  if chief:
+    every.append(saver)
+  # Every worker keeps its own backup (they hold the same state), so that all
+  # of them resume from it; only the chief's sits where users look.
+  backup = keras.callbacks.BackupAndRestore(
+      os.path.join(model_dir, BACKUP if chief else f"{BACKUP}_{role}{index}"),
+      save_freq="epoch")
   try:
-    trainer.fit(dataset, epochs=settings.steps // checkpoint_every, shuffle=False,
+    trainer.fit(data, epochs=settings.steps // checkpoint_every, shuffle=False,
                 steps_per_epoch=checkpoint_every, verbose=0,
-                callbacks=[backup, SaveModel(save), *every, *callbacks])
+                callbacks=[backup, *every, *callbacks])
   except KeyboardInterrupt:
-    save()
+    if chief:
+      saver.save_now()
     raise
-  save()
+  if chief:
+    saver.save_now()
   if len(skipped):
     log.warning("%d photos could not be read and were skipped", len(skipped))
   return model_dir

@@ -17,7 +17,7 @@ from absl import flags
 
 from nst_tf import command
 from nst_tf.errors import StyleTransferError
-from nst_tf.settings import TrainSettings
+from nst_tf.settings import STRATEGIES, TrainSettings
 
 log = logging.getLogger("nst_tf")
 _D = TrainSettings()
@@ -61,6 +61,14 @@ TRAIN.define(flags.DEFINE_float, "lr_final", _D.lr_final,
              "The rate falls by cosine decay to this fraction of --learning_rate.", group=group)
 TRAIN.define(flags.DEFINE_integer, "seed", _D.seed, "Random seed (weights, photo order, crops).",
              group=group)
+_STRATEGY = TRAIN.define(
+    flags.DEFINE_enum, "strategy", "default", list(STRATEGIES),
+    "Where to train (tf.distribute): default (this process's devices), mirrored (every "
+    "local GPU, the batch split among them), multi_worker (the workers in TF_CONFIG; each "
+    "runs this same command), tpu.", group="Distribution")
+_TPU = TRAIN.define(flags.DEFINE_string, "tpu", "",
+                    "With --strategy=tpu: the TPU's name or address; empty finds it.",
+                    group="Distribution")
 command.define_loss_flags(TRAIN, _D)
 _CHECKPOINT_EVERY = TRAIN.define(
     flags.DEFINE_integer, "checkpoint_every", 200,
@@ -116,19 +124,22 @@ def _checked_inputs() -> str:
 
 
 def main(logdir: str):
-  from nst_tf import train  # pylint: disable=g-import-not-at-top
+  from nst_tf import distribute, train  # pylint: disable=g-import-not-at-top
 
+  # First: a multi-worker strategy must exist before TensorFlow runs anything.
+  strategy = distribute.make_strategy(_STRATEGY.value, _TPU.value)
   command.stop_on_sigterm()
   model_dir = _MODEL_DIR.value
   try:
     train.train(settings_from_flags(), _STYLE.value, _PHOTOS.value, model_dir, logdir=logdir,
                 init_from=_INIT_FROM.value, checkpoint_every=_CHECKPOINT_EVERY.value,
                 log_every=_LOG_EVERY.value, preview_every=_PREVIEW_EVERY.value,
-                previews=_PREVIEWS.value, quiet=TRAIN.quiet.value)
+                previews=_PREVIEWS.value, quiet=TRAIN.quiet.value, strategy=strategy)
   except KeyboardInterrupt:
     TRAIN.fail(f"interrupted; wrote the model so far to {model_dir}; run the same command "
                "to resume", command.INTERRUPTED)
-  log.info("wrote model %s", model_dir)
+  if distribute.is_chief(strategy):
+    log.info("wrote model %s", model_dir)
 
 
 def run():

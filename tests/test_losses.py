@@ -6,6 +6,7 @@ import tensorflow as tf
 
 from nst_tf import features, losses
 from nst_tf.errors import StyleTransferError
+from nst_tf.settings import Settings, TrainSettings
 
 
 def test_gram_matrix_matches_hand_computation():
@@ -116,14 +117,25 @@ def test_bfloat16_features_match_float32_closely(hed_vgg16):
     assert np.linalg.norm(a - b) < 0.03 * np.linalg.norm(a)  # bfloat16 keeps ~3 digits.
 
 
-def test_auto_precision_follows_the_cpu(monkeypatch):
+def test_auto_precision_follows_the_cpu_and_the_gpu(monkeypatch):
+  monkeypatch.setattr(features, "_gpu_compute_capability", lambda: None)
   monkeypatch.setattr(features, "_cpu_has_bfloat16", lambda: True)
   assert features.resolve_precision("auto") == "bfloat16"
   monkeypatch.setattr(features, "_cpu_has_bfloat16", lambda: False)
   assert features.resolve_precision("auto") == "float32"
   assert features.resolve_precision("bfloat16") == "bfloat16"
+  # GPUs: bfloat16 from Ampere on; float16 on Volta/Turing only where the loss is scaled.
+  for capability, plain, training in (((8, 6), "bfloat16", "bfloat16"),
+                                      ((7, 5), "float32", "float16"),
+                                      ((6, 1), "float32", "float32")):
+    monkeypatch.setattr(features, "_gpu_compute_capability", lambda c=capability: c)
+    assert features.resolve_precision("auto") == plain
+    assert features.resolve_precision("auto", allow_float16=True) == training
   with pytest.raises(StyleTransferError, match="precision must be auto, float32, bfloat16"):
-    features.resolve_precision("float16")
+    features.resolve_precision("float64")
+  with pytest.raises(StyleTransferError, match="float16 is for training"):
+    Settings(precision="float16")
+  assert TrainSettings(precision="float16").precision == "float16"
 
 
 def test_unknown_layer_names_are_rejected():

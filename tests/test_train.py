@@ -202,3 +202,22 @@ def test_the_training_preset_parses():
   assert settings.crop_size == 256 and settings.steps % cmd.flags["checkpoint_every"].value == 0
   cmd.flags.unparse_flags()
 
+
+
+def test_float16_training_scales_the_loss_and_learns(photo_folder, tmp_path):
+  """What --precision=auto picks on Volta/Turing GPUs, run here on the CPU."""
+  from nst_tf import train
+  from nst_tf.settings import TrainSettings
+  import keras
+
+  totals = []
+  record = keras.callbacks.LambdaCallback(
+      on_train_batch_end=lambda batch, logs: totals.append(float(logs["total"])))
+  settings = TrainSettings(width=0.25, residual_blocks=1, crop_size=64, batch_size=2,
+                           image_size=96, weights="hed", steps=20, learning_rate=5e-3,
+                           precision="float16")
+  train.train(settings, STYLE, [str(photo_folder)], str(tmp_path / "m"), checkpoint_every=10,
+              quiet=True, callbacks=[record])
+  assert all(np.isfinite(totals)) and np.mean(totals[-3:]) < 0.8 * totals[0]
+  meta = json.load(open(tmp_path / "m" / "stylizer.json"))
+  assert meta["settings"]["precision"] == "float16" and meta["steps_done"] == 20
