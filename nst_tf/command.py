@@ -33,10 +33,13 @@ class Command:
   Args:
     prog: the program's name, as errors print it.
     doc: what --help prints first.
+    passes_on: if set, flags this command does not know are not errors but
+      kept in `self.passed_on` for another parser (this text says which, in --help).
   """
 
-  def __init__(self, prog: str, doc: str):
-    self.prog, self.doc = prog, doc
+  def __init__(self, prog: str, doc: str, passes_on: str | None = None):
+    self.prog, self.doc, self.passes_on = prog, doc, passes_on
+    self.passed_on: list[str] = []
     self.flags = flags.FlagValues()
     self.groups: list[tuple[str, list[str]]] = []
     self._validators: list[Callable[[], None]] = []
@@ -76,6 +79,8 @@ class Command:
         lines.append(f"  --{name}  (default: {'unset' if default is None else default})")
         lines += textwrap.wrap(self.flags[name].help, 76, initial_indent="      ",
                                subsequent_indent="      ")
+    if self.passes_on:
+      lines += [""] + textwrap.wrap(self.passes_on, 78)
     return "\n".join(lines)
 
   def fail(self, message: str, code: int = FAILED):
@@ -91,9 +96,11 @@ class Command:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
       sys.exit(0)
     try:
-      rest = self.flags(list(argv))
+      rest = self.flags(list(argv), known_only=bool(self.passes_on))
     except flags.Error as e:
       self.fail(str(e), USAGE)
+    if self.passes_on:
+      rest, self.passed_on = rest[:1], rest[1:]
     if len(rest) > 1:
       self.fail(f"unexpected arguments: {' '.join(rest[1:])} (flags need --name=value)", USAGE)
     try:
@@ -152,6 +159,41 @@ def setup_logging(prog: str, quiet: bool, verbosity: int) -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
     logging.getLogger("absl").setLevel(logging.ERROR)
+    # Libraries that warn on the root logger (Apache Beam's optional-module notes).
+    logging.getLogger().setLevel(logging.ERROR)
+
+
+@contextlib.contextmanager
+def caught_stderr(keep: Callable[[str], str | None] = lambda line: None):
+  """Sends file descriptor 2 to a temporary file while the block runs: C++
+  start-up lines and child processes' logs write there, not on the terminal.
+  Our own log lines still reach the terminal. Afterwards each caught line that
+  `keep` maps to text is printed as that text; after an error, every line."""
+  sys.stderr.flush()
+  saved = os.dup(2)
+  terminal = os.fdopen(os.dup(saved), "w", buffering=1)
+  handlers = [h for h in logging.getLogger("nst_tf").handlers
+              if isinstance(h, logging.StreamHandler)]
+  streams = [h.setStream(terminal) for h in handlers]
+  failed = False
+  with tempfile.TemporaryFile() as caught:
+    os.dup2(caught.fileno(), 2)
+    try:
+      yield
+    except BaseException:
+      failed = True
+      raise
+    finally:
+      os.dup2(saved, 2)
+      os.close(saved)
+      for handler, stream in zip(handlers, streams):
+        handler.setStream(stream)
+      terminal.close()
+      caught.seek(0)
+      lines = caught.read().decode(errors="replace").splitlines()
+      shown = lines if failed else [k for k in map(keep, lines) if k]
+      if shown:
+        sys.stderr.write("\n".join(shown) + "\n")
 
 
 def import_tensorflow(verbose: bool = False) -> None:
@@ -162,21 +204,9 @@ def import_tensorflow(verbose: bool = False) -> None:
   if verbose or "tensorflow" in sys.modules:
     importlib.import_module("tensorflow")
     return
-  sys.stderr.flush()
-  saved = os.dup(2)
-  with tempfile.TemporaryFile() as caught:
-    os.dup2(caught.fileno(), 2)
-    try:
-      importlib.import_module("tensorflow")
-      importlib.import_module("keras")
-    except BaseException:
-      os.dup2(saved, 2)
-      caught.seek(0)
-      sys.stderr.write(caught.read().decode(errors="replace"))
-      raise
-    finally:
-      os.dup2(saved, 2)
-      os.close(saved)
+  with caught_stderr():
+    importlib.import_module("tensorflow")
+    importlib.import_module("keras")
   logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
 

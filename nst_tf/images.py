@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import tempfile
 from typing import Union
@@ -132,6 +133,30 @@ def check_image(path: str, what: str = "image") -> tuple[int, int]:
   with _open(path, what) as image:
     width, height = image.size
   return height, width
+
+
+def decode_image(data: bytes, name: str, what: str = "image") -> np.ndarray:
+  """The bytes of an image file as float32 RGB [H, W, 3]; `name` is for messages."""
+  try:
+    image = Image.open(io.BytesIO(data))
+  except UnidentifiedImageError:
+    raise StyleTransferError(f"{what} is not an image PIL can read: {name}") from None
+  except (OSError, SyntaxError, ValueError, EOFError) as e:
+    raise StyleTransferError(f"cannot read {what} {name}: {_first_line(e)}") from None
+  with image:
+    _check_pixels(image.size, what, name)  # From the header, before any pixel is decoded.
+    try:
+      return rgb_array(image)
+    except (OSError, SyntaxError, ValueError, EOFError) as e:
+      raise StyleTransferError(f"cannot read {what} {name}: {_first_line(e)}") from None
+
+
+def encode_image(image, name: str) -> bytes:
+  """An image as the bytes of a file called `name` (the format follows its extension)."""
+  fmt, options = image_format(name)
+  buffer = io.BytesIO()
+  Image.fromarray(to_uint8(image)).save(buffer, format=fmt, **options)
+  return buffer.getvalue()
 
 
 def fit(image: np.ndarray, long_side: int) -> np.ndarray:
