@@ -24,25 +24,30 @@ def keep_colors(stylized, content) -> tf.Tensor:
   return tf.clip_by_value(tf.tensordot(mixed, np.linalg.inv(_RGB_TO_YUV), 1), 0.0, 255.0)
 
 
-def match_colors(image: np.ndarray, palette: np.ndarray) -> np.ndarray:
+def match_colors(image, palette) -> tf.Tensor:
   """`image` recoloured so that its RGB mean and covariance are those of `palette`.
 
   Uses the linear map that moves the colours least (the Monge-Kantorovich
   solution between two Gaussians), so shading and edges are kept. Both are
-  float RGB [H, W, 3] in [0, 255], of any sizes; returns float32 in [0, 255].
+  float RGB [H, W, 3] in [0, 255] of any sizes, arrays or tensors (also inside
+  a graph, where the export calls it); returns float32 [H, W, 3] in [0, 255].
   """
   def stats(array):
-    pixels = np.asarray(array, np.float64).reshape(-1, 3)
-    return pixels.mean(0), np.cov(pixels, rowvar=False) + 1e-3 * np.eye(3)
+    pixels = tf.reshape(tf.cast(array, tf.float64), [-1, 3])
+    mean = tf.reduce_mean(pixels, 0)
+    centred = pixels - mean
+    count = tf.cast(tf.shape(pixels)[0] - 1, tf.float64)
+    return mean, tf.matmul(centred, centred, transpose_a=True) / count + 1e-3 * tf.eye(
+        3, dtype=tf.float64)
 
   def sqrtm(matrix):
-    values, vectors = np.linalg.eigh(matrix)
-    return (vectors * np.sqrt(np.maximum(values, 0.0))) @ vectors.T
+    values, vectors = tf.linalg.eigh(matrix)
+    return (vectors * tf.sqrt(tf.maximum(values, 0.0))) @ tf.transpose(vectors)
 
   mean_i, cov_i = stats(image)
   mean_p, cov_p = stats(palette)
   root_i = sqrtm(cov_i)
-  inv_root_i = np.linalg.inv(root_i)
+  inv_root_i = tf.linalg.inv(root_i)
   transform = inv_root_i @ sqrtm(root_i @ cov_p @ root_i) @ inv_root_i
-  pixels = (np.asarray(image, np.float64) - mean_i) @ transform + mean_p
-  return np.clip(pixels, 0.0, 255.0).astype(np.float32)
+  pixels = tf.tensordot(tf.cast(image, tf.float64) - mean_i, transform, 1) + mean_p
+  return tf.cast(tf.clip_by_value(pixels, 0.0, 255.0), tf.float32)

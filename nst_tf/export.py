@@ -1,9 +1,9 @@
 """Export: SavedModels that paint inside plain TensorFlow, with no nst_tf installed.
 
 Two kinds. `export` writes the whole optimisation: the VGG16 weights, the
-targets, the Adam loop and the conversion back to uint8, calling the
-library's own objective, style sizing and colour transfer, so it paints what
-`nst_tf.stylize` paints:
+targets, the optimisation loop (Adam or L-BFGS, one or several scales) and the
+conversion back to uint8, calling the library's own objective, style sizing,
+optimiser updates and colour transfer, so it paints what `nst_tf.stylize` paints:
 
     model = tf.saved_model.load(export_dir)
     image = model.signatures["serving_default"](
@@ -28,7 +28,7 @@ from tensorflow.python.framework import convert_to_constants
 
 from nst_tf import colors, objective, optimizers
 from nst_tf.errors import StyleTransferError
-from nst_tf.settings import Settings
+from nst_tf.settings import Settings, min_side
 
 _IMAGE = tf.TensorSpec([None, None, 3], tf.uint8)
 _SCALAR_INT = tf.TensorSpec([], tf.int32)
@@ -36,19 +36,24 @@ _SCALAR = tf.TensorSpec([], tf.float32)
 
 
 class StyleTransferModule(tf.Module):
-  """Style transfer as a tf.Module: Adam from the content image, at the content's size,
-  inside the same mirrored frame and at the same strength as the library.
+  """Style transfer as a tf.Module: the library's loop (Adam or L-BFGS, one or
+  several scales, from the photo or the photo in the painting's colours) at the
+  content's size, inside the same mirrored frame and at the same strength.
 
   The result has the content's size; the style image is resized as
   `nst_tf.stylize` resizes it, with `image_size` set to the content's long side.
+  The coarser scales keep their proportion to the final size (with
+  --image_size=512 and --scales=128,256, a 1024 px content runs at 256, 512
+  and 1024 px), and the `iterations` given are the last scale's: the others'
+  keep their proportion from the settings.
   """
 
   def __init__(self, loss: objective.Objective):
     super().__init__(name="nst_tf")
     s = loss.settings
     unsupported = []
-    if s.optimizer != "adam" or s.init != "content" or len(s.scale_sizes()) != 1:
-      unsupported.append("--optimizer=adam, --init=content and one scale")
+    if s.init not in ("content", "style_colors"):
+      unsupported.append("--init=content or style_colors")
     if s.stop_tolerance:
       unsupported.append("no --stop_tolerance (the exported loop runs the steps it is given)")
     if unsupported:
@@ -56,29 +61,65 @@ class StyleTransferModule(tf.Module):
     self.objective = loss
     self.model = loss.model  # Tracked, so the weights go into the SavedModel.
 
-  def _run(self, content, style, iterations, content_weight, style_weight):
+  def _optimise(self, canvas, steps, content_targets, style_targets, content_weight,
+                style_weight):
+    """`steps` steps of the settings' optimiser from `canvas`, [1, H, W, 3]."""
     s = self.objective.settings
-    content = tf.clip_by_value(tf.cast(content, tf.float32)[None], 0.0, 255.0)
-    style = objective.sized_style(tf.cast(style, tf.float32), tf.shape(content)[1:3],
-                                  s.style_scale)
-    m = s.margin  # The picture is optimised inside a mirrored frame, as by the library.
-    canvas = tf.pad(content, [[0, 0], [m, m], [m, m], [0, 0]], "SYMMETRIC")
-    content_targets = self.objective.content_targets(canvas)
-    style_targets = self.objective.style_targets([style])
 
-    def adam_step(i, image, m, v):
+    def loss_and_gradient(image):
       with tf.GradientTape() as tape:
         tape.watch(image)
         terms = self.objective.loss_terms(image, content_targets, style_targets,
                                           content_weight, style_weight)
-      grad = tape.gradient(terms["total"], image)
-      rate = optimizers.adam_rate(s.learning_rate, s.lr_decay, i, iterations)
-      return (i + 1, *optimizers.adam_update(image, grad, m, v, i, rate))
+      return tape.gradient(terms["total"], image)
 
+    if s.optimizer == "lbfgs":
+      def lbfgs_step(i, x, state):
+        grad = loss_and_gradient(tf.reshape(x, tf.shape(canvas)))
+        return (i + 1, *optimizers.lbfgs_update(x, tf.reshape(grad, [-1]), state,
+                                                s.learning_rate))
+      flat = tf.reshape(canvas, [-1])
+      _, flat, _ = tf.while_loop(
+          lambda i, *_: i < steps, lbfgs_step,
+          (tf.constant(0), flat, optimizers.lbfgs_state(tf.size(flat), s.lbfgs_history)))
+      return tf.reshape(flat, tf.shape(canvas))
+
+    def adam_step(i, image, m, v):
+      rate = optimizers.adam_rate(s.learning_rate, s.lr_decay, i, steps)
+      return (i + 1, *optimizers.adam_update(image, loss_and_gradient(image), m, v, i, rate))
     zeros = tf.zeros_like(canvas)
-    _, image, _, _ = tf.while_loop(lambda i, *_: i < iterations, adam_step,
+    _, image, _, _ = tf.while_loop(lambda i, *_: i < steps, adam_step,
                                    (tf.constant(0), canvas, zeros, zeros))
-    image = image[:, m:tf.shape(image)[1] - m, m:tf.shape(image)[2] - m]
+    return image
+
+  def _run(self, content, style, iterations, content_weight, style_weight):
+    s = self.objective.settings
+    content = tf.clip_by_value(tf.cast(content, tf.float32)[None], 0.0, 255.0)
+    style = tf.cast(style, tf.float32)
+    shape = tf.shape(content)[1:3]
+    smallest = min_side(s.layers)
+    m = s.margin  # The picture is optimised inside a mirrored frame, as by the library.
+    frame = lambda image: tf.pad(image, [[0, 0], [m, m], [m, m], [0, 0]], "SYMMETRIC")
+    planned = s.steps_per_scale()
+    image = None
+    for long_side, steps in zip(s.scale_sizes(), planned):
+      ratio = long_side / s.image_size
+      size = shape if ratio == 1 else tf.maximum(
+          tf.cast(tf.round(tf.cast(shape, tf.float32) * ratio), tf.int32), smallest)
+      at_size = objective.resize(content, size)
+      if image is None:
+        start = at_size
+        if s.init == "style_colors":
+          start = colors.match_colors(at_size[0], style)[None]
+        start = at_size + s.strength * (start - at_size)
+      else:
+        start = _carry(image, content, size)
+      steps = tf.cast(tf.round(tf.cast(iterations, tf.float32) * steps / planned[-1]), tf.int32)
+      canvas = self._optimise(
+          frame(start), steps, self.objective.content_targets(frame(at_size)),
+          self.objective.style_targets([objective.sized_style(style, size, s.style_scale)]),
+          content_weight, style_weight)
+      image = canvas[:, m:tf.shape(canvas)[1] - m, m:tf.shape(canvas)[2] - m]
     if s.original_colors:
       image = colors.keep_colors(image, content)
     return {"image": tf.cast(tf.round(image[0]), tf.uint8)}
@@ -94,6 +135,14 @@ class StyleTransferModule(tf.Module):
   def stylize_with_weights(self, content, style, iterations, content_weight, style_weight):
     """As `stylize`, with the content and style weights given."""
     return self._run(content, style, iterations, content_weight, style_weight)
+
+
+def _carry(image, content, size):
+  """`image` at `size`: the content there plus the image's change, upsampled (as
+  the library carries a picture from one scale to the next)."""
+  small = objective.resize(content, tf.shape(image)[1:3])
+  change = tf.image.resize(image - small, size, method="bicubic")
+  return tf.clip_by_value(objective.resize(content, size) + change, 0.0, 255.0)
 
 
 def _write(export_dir: str, write) -> None:

@@ -117,7 +117,7 @@ class StyleTransfer:
     if s.init == "content":
       return content
     if s.init == "style_colors":
-      return tf.constant(colors.match_colors(np.asarray(content)[0], style)[None])
+      return colors.match_colors(content[0], style)[None]
     if s.init == "noise":
       rng = np.random.default_rng(s.seed)
       return tf.constant(rng.uniform(0.0, 255.0, (1,) + size + (3,)), tf.float32)

@@ -62,8 +62,54 @@ class Adam(tf.Module):
     self.iterations.assign_add(1)
 
 
+def lbfgs_state(size, history: int) -> dict:
+  """An empty L-BFGS state for a flat variable of `size` elements (may be a tensor)."""
+  return {"s": tf.zeros((history, size)), "y": tf.zeros((history, size)),
+          "rho": tf.zeros((history,)), "prev_x": tf.zeros((size,)),
+          "prev_g": tf.zeros((size,)), "iterations": tf.constant(0, tf.int64)}
+
+
+def _direction(g: tf.Tensor, s: tf.Tensor, y: tf.Tensor, rho: tf.Tensor) -> tf.Tensor:
+  """The two-loop recursion: -H g. Empty slots have rho = 0 and change nothing."""
+  history = s.shape[0]
+  q = g
+  alphas = []
+  for i in reversed(range(history)):
+    alpha = rho[i] * tf.tensordot(s[i], q, 1)
+    q -= alpha * y[i]
+    alphas.append(alpha)
+  gamma = tf.tensordot(s[-1], y[-1], 1) / tf.maximum(tf.tensordot(y[-1], y[-1], 1), 1e-30)
+  r = gamma * q
+  for i, alpha in zip(range(history), reversed(alphas)):
+    beta = rho[i] * tf.tensordot(y[i], r, 1)
+    r += s[i] * (alpha - beta)
+  return -r
+
+
+def lbfgs_update(x: tf.Tensor, g: tf.Tensor, state: dict, first_step: float,
+                 bounds: tuple[float, float] = BOUNDS) -> tuple[tf.Tensor, dict]:
+  """One projected L-BFGS step of the flat `x` with gradient `g`: (new x, new state).
+
+  The newest curvature pair (s, y) is pushed, oldest first, when its curvature
+  is positive. Without a usable pair the step moves the largest-gradient pixel
+  by `first_step` pixel units, as Adam's first step does.
+  """
+  s_new, y_new = x - state["prev_x"], g - state["prev_g"]
+  sy = tf.tensordot(s_new, y_new, 1)
+  keep = tf.logical_and(state["iterations"] > 0, sy > 1e-10)
+  s = tf.where(keep, tf.concat([state["s"][1:], s_new[None]], 0), state["s"])
+  y = tf.where(keep, tf.concat([state["y"][1:], y_new[None]], 0), state["y"])
+  rho = tf.where(keep, tf.concat([state["rho"][1:], [1.0 / sy]], 0), state["rho"])
+  direction = tf.cond(
+      rho[-1] > 0, lambda: _direction(g, s, y, rho),
+      lambda: -g * (first_step / tf.maximum(tf.reduce_max(tf.abs(g)), 1e-30)))
+  new_x = tf.clip_by_value(x + direction, *bounds)
+  return new_x, {"s": s, "y": y, "rho": rho, "prev_x": x, "prev_g": g,
+                 "iterations": state["iterations"] + 1}
+
+
 class LBFGS(tf.Module):
-  """Projected L-BFGS state for `variable`; call `apply(grad)` inside a tf.function.
+  """Projected L-BFGS (`lbfgs_update`) on `variable`; call `apply(grad)` inside a tf.function.
 
   A tf.Module, so that tf.train.Checkpoint saves its curvature pairs with the image.
 
@@ -79,60 +125,23 @@ class LBFGS(tf.Module):
                bounds: tuple[float, float] = BOUNDS):
     super().__init__(name="lbfgs")
     self.variable = variable
-    self.history = history
     self.first_step = first_step
     self.bounds = bounds
-    n = int(tf.size(variable))
-    self.s = tf.Variable(tf.zeros((history, n)), trainable=False, name="lbfgs_s")
-    self.y = tf.Variable(tf.zeros((history, n)), trainable=False, name="lbfgs_y")
-    self.rho = tf.Variable(tf.zeros((history,)), trainable=False, name="lbfgs_rho")
-    self.prev_x = tf.Variable(tf.zeros((n,)), trainable=False, name="lbfgs_prev_x")
-    self.prev_g = tf.Variable(tf.zeros((n,)), trainable=False, name="lbfgs_prev_g")
-    self.iterations = tf.Variable(0, dtype=tf.int64, trainable=False, name="lbfgs_iterations")
-
-  def _remember(self, x: tf.Tensor, g: tf.Tensor) -> None:
-    """Pushes the newest (s, y) pair, oldest first; skips pairs without positive curvature."""
-    s = x - self.prev_x
-    y = g - self.prev_g
-    sy = tf.tensordot(s, y, 1)
-
-    def push():
-      self.s.assign(tf.concat([self.s[1:], s[None]], 0))
-      self.y.assign(tf.concat([self.y[1:], y[None]], 0))
-      self.rho.assign(tf.concat([self.rho[1:], [1.0 / sy]], 0))
-    # Explicit tf.cond, not a Python `if`: works without AutoGraph's source rewriting.
-    tf.cond(tf.logical_and(self.iterations > 0, sy > 1e-10), push, lambda: None)
-
-  def _direction(self, g: tf.Tensor) -> tf.Tensor:
-    """The two-loop recursion: -H g. Empty slots have rho = 0 and change nothing."""
-    q = g
-    alphas = []
-    for i in reversed(range(self.history)):
-      alpha = self.rho[i] * tf.tensordot(self.s[i], q, 1)
-      q -= alpha * self.y[i]
-      alphas.append(alpha)
-    y_last = self.y[-1]
-    gamma = tf.tensordot(self.s[-1], y_last, 1) / tf.maximum(tf.tensordot(y_last, y_last, 1),
-                                                             1e-30)
-    r = gamma * q
-    for i, alpha in zip(range(self.history), reversed(alphas)):
-      beta = self.rho[i] * tf.tensordot(self.y[i], r, 1)
-      r += self.s[i] * (alpha - beta)
-    return -r
+    empty = lbfgs_state(int(tf.size(variable)), history)
+    # Checkpoints name these: lbfgs_s, lbfgs_y, lbfgs_rho, ...
+    self.state = {name: tf.Variable(value, trainable=False, name=f"lbfgs_{name}")
+                  for name, value in empty.items()}
+    self.iterations = self.state["iterations"]
 
   def apply(self, grad: tf.Tensor) -> None:
     """One projected L-BFGS step from the current value, given its gradient."""
-    x = tf.reshape(self.variable, [-1])
-    g = tf.reshape(tf.cast(grad, tf.float32), [-1])
-    self._remember(x, g)
-    direction = tf.cond(
-        self.rho[-1] > 0, lambda: self._direction(g),
-        lambda: -g * (self.first_step / tf.maximum(tf.reduce_max(tf.abs(g)), 1e-30)))
-    self.prev_x.assign(x)
-    self.prev_g.assign(g)
-    new = tf.clip_by_value(x + direction, *self.bounds)
-    self.variable.assign(tf.reshape(new, tf.shape(self.variable)))
-    self.iterations.assign_add(1)
+    x, state = lbfgs_update(tf.reshape(self.variable, [-1]),
+                            tf.reshape(tf.cast(grad, tf.float32), [-1]),
+                            {name: v.read_value() for name, v in self.state.items()},
+                            self.first_step, self.bounds)
+    for name, value in state.items():
+      self.state[name].assign(value)
+    self.variable.assign(tf.reshape(x, tf.shape(self.variable)))
 
 
 def make_optimizer(settings: Settings, image: tf.Variable, steps: int):

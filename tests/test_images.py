@@ -140,7 +140,7 @@ def test_match_colors_takes_the_palette_and_keeps_the_shading():
   shading = np.linspace(60, 190, 64)[None, :, None] * np.ones((48, 64, 3))
   image = np.clip(shading + rng.normal(0, 5, (48, 64, 3)), 0, 255).astype(np.float32)
   palette = np.clip(rng.normal([80, 110, 170], [20, 15, 25], (32, 40, 3)), 0, 255)
-  out = colors.match_colors(image, palette)
+  out = colors.match_colors(image, palette).numpy()
   np.testing.assert_allclose(out.reshape(-1, 3).mean(0), palette.reshape(-1, 3).mean(0), atol=1)
   np.testing.assert_allclose(np.cov(out.reshape(-1, 3).T), np.cov(palette.reshape(-1, 3).T),
                              rtol=0.05, atol=3)
