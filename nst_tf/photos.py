@@ -9,6 +9,7 @@ counted, never fatal.
 from __future__ import annotations
 
 import glob
+import hashlib
 import logging
 import os
 import threading
@@ -91,7 +92,8 @@ def _decoder(max_side: int, skipped: Skipped):
   """A numpy function: path -> uint8 RGB [H, W, 3], or [0, 0, 3] if unreadable.
 
   JPEGs are decoded at a reduced scale when far larger than needed (PIL's
-  draft mode), so a folder of 50 Mpx photos costs what it needs, not more.
+  draft mode), and every photo is brought down to `max_side`, so a folder of
+  50 Mpx photos costs what it needs, not more (in memory, and in a cache).
   """
   def decode(path: bytes) -> np.ndarray:
     name = path.decode()
@@ -99,32 +101,46 @@ def _decoder(max_side: int, skipped: Skipped):
       with Image.open(name) as image:
         image.draft("RGB", (max_side, max_side))
         image.load()
-        return images.to_uint8(images.rgb_array(image))
+        pixels = images.rgb_array(image)
+      if max(pixels.shape[:2]) > max_side:
+        pixels = images.fit(pixels, max_side)
+      return images.to_uint8(pixels)
     except Exception as e:  # pylint: disable=broad-except  # PIL raises many types.
       skipped.add(name, str(e).splitlines()[0] if str(e) else type(e).__name__)
       return np.zeros((0, 0, 3), np.uint8)
   return decode
 
 
+# Decoded photos a cached dataset mixes its order over (each up to about
+# image_size x scale_jitter on the long side).
+CACHE_WINDOW = 256
+
+
 def photo_dataset(paths: Sequence[str], batch_size: int, crop_size: int, image_size: int,
                   scale_jitter: float = 1.25, seed: int = 0,
-                  skipped: Skipped | None = None) -> tf.data.Dataset:
+                  skipped: Skipped | None = None,
+                  cache: str | None = None) -> tf.data.Dataset:
   """An endless dataset of float32 batches [batch_size, crop_size, crop_size, 3] in [0, 255].
 
   Each photo is scaled so that its long side is `image_size` times a random
   factor in [1/scale_jitter, scale_jitter] (log-uniform), and at least so far
   that its short side covers the crop (small photos are upscaled); then a
   random crop and a random left-right flip.
+
+  `cache` keeps the decoded photos (already no larger than the largest crop
+  needs) after the first pass, so that later passes decode nothing: "" in
+  memory, else in files with that path prefix. The photo order is then mixed
+  within a window of CACHE_WINDOW photos instead of over all of them.
   """
   skipped = Skipped() if skipped is None else skipped
   max_side = int(image_size * scale_jitter) + 1
   decode = _decoder(max_side, skipped)
   log_jitter = float(np.log(scale_jitter))
 
-  def load(path, random):
+  def load(path):
     pixels = tf.numpy_function(decode, [path], tf.uint8, stateful=False)
     pixels.set_shape([None, None, 3])
-    return pixels, random
+    return pixels
 
   def augment(pixels, random):
     seeds = tf.random.experimental.stateless_split(tf.stack([random, seed]), 3)
@@ -138,15 +154,26 @@ def photo_dataset(paths: Sequence[str], batch_size: int, crop_size: int, image_s
     crop = tf.image.stateless_random_flip_left_right(crop, seeds[2])
     return tf.clip_by_value(crop, 0.0, 255.0)
 
-  dataset = tf.data.Dataset.from_tensor_slices(list(paths))
-  # Shuffled after the repeat, with a fixed seed: every iterator sees the same
-  # order (Keras takes one batch from a first iterator to build a distributed
-  # model, and a reshuffle per iterator would then train a mirrored run on
-  # other batches than a single-device run).
-  dataset = dataset.repeat().shuffle(len(paths), seed=seed, reshuffle_each_iteration=False)
-  dataset = tf.data.Dataset.zip(dataset, tf.data.Dataset.random(seed=seed))
-  dataset = dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE)
-  dataset = dataset.filter(lambda pixels, _: tf.size(pixels) > 0)
+  def decoded(files: tf.data.Dataset) -> tf.data.Dataset:
+    files = files.map(load, num_parallel_calls=tf.data.AUTOTUNE)
+    return files.filter(lambda pixels: tf.size(pixels) > 0)
+
+  # Shuffled with a fixed seed and never reshuffled per iterator: every
+  # iterator sees the same order (Keras takes one batch from a first iterator
+  # to build a distributed model; a reshuffle per iterator would then train a
+  # mirrored run on other batches than a single-device run).
+  files = tf.data.Dataset.from_tensor_slices(list(paths))
+  if cache is None:
+    photos = decoded(files.repeat().shuffle(len(paths), seed, reshuffle_each_iteration=False))
+  else:
+    if cache:  # A file cache belongs to one set of photos at one size.
+      key = hashlib.sha256("\n".join([str(max_side), *paths]).encode()).hexdigest()[:12]
+      cache = f"{cache}.{key}"
+      os.makedirs(os.path.dirname(os.path.abspath(cache)), exist_ok=True)
+    photos = decoded(files.shuffle(len(paths), seed, reshuffle_each_iteration=False))
+    photos = photos.cache(cache).repeat().shuffle(min(len(paths), CACHE_WINDOW), seed,
+                                                  reshuffle_each_iteration=False)
+  dataset = tf.data.Dataset.zip(photos, tf.data.Dataset.random(seed=seed))
   dataset = dataset.map(augment, num_parallel_calls=tf.data.AUTOTUNE)
   dataset = dataset.batch(batch_size, drop_remainder=True)
   # Deterministic order (the default): the same seed trains on the same batches.

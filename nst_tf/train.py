@@ -231,7 +231,8 @@ def train(settings: TrainSettings, style: images.ImageLike, sources: Sequence[st
           checkpoint_every: int = 200, log_every: int = 50, preview_every: int = 500,
           previews: Sequence[images.ImageLike] = (), quiet: bool = False,
           callbacks: Sequence[keras.callbacks.Callback] = (),
-          strategy: Optional[tf.distribute.Strategy] = None) -> str:
+          strategy: Optional[tf.distribute.Strategy] = None,
+          cache: Optional[str] = None) -> str:
   """Trains a feed-forward network on the photos in `sources`; returns `model_dir`.
 
   Args:
@@ -252,6 +253,8 @@ def train(settings: TrainSettings, style: images.ImageLike, sources: Sequence[st
       the batch of `settings.batch_size` is split across its replicas, the
       photos are split across its workers, and only the chief writes the
       model, the logs and the progress. Default: this process's devices.
+    cache: keep the decoded photos after the first pass ("" in memory, else
+      files with this path prefix; see photos.photo_dataset).
 
   Raises:
     StyleTransferError: bad input (no readable photo, a bad model folder, ...).
@@ -319,9 +322,11 @@ def train(settings: TrainSettings, style: images.ImageLike, sources: Sequence[st
     # Each worker reads its own share of the photos, with its own crops.
     worker, workers = context.input_pipeline_id, context.num_input_pipelines
     share = paths[worker::workers] if len(paths) >= workers else paths
+    worker_cache = f"{cache}.worker{worker}" if cache and workers > 1 else cache
     return photos.photo_dataset(share, context.get_per_replica_batch_size(settings.batch_size),
                                 settings.crop_size, settings.image_size,
-                                settings.scale_jitter, settings.seed + worker, skipped)
+                                settings.scale_jitter, settings.seed + worker, skipped,
+                                worker_cache)
 
   if distribute.workers(strategy) > 1:
     data = strategy.distribute_datasets_from_function(dataset)

@@ -61,6 +61,11 @@ TRAIN.define(flags.DEFINE_float, "lr_final", _D.lr_final,
              "The rate falls by cosine decay to this fraction of --learning_rate.", group=group)
 TRAIN.define(flags.DEFINE_integer, "seed", _D.seed, "Random seed (weights, photo order, crops).",
              group=group)
+_CACHE = TRAIN.define(
+    flags.DEFINE_string, "cache", None,
+    "Keep the decoded photos after the first pass, so that a fast GPU is not kept waiting "
+    "for JPEG decoding: 'memory', or a file path prefix for sets larger than memory. "
+    "Unset: decode every photo each time.", group="Inputs")
 _STRATEGY = TRAIN.define(
     flags.DEFINE_enum, "strategy", "default", list(STRATEGIES),
     "Where to train (tf.distribute): default (this process's devices), mirrored (every "
@@ -120,6 +125,8 @@ def _checked_inputs() -> str:
   images.check_folder(_MODEL_DIR.value, inputs, "model folder")
   logdir = _LOGDIR.value or os.path.join(_MODEL_DIR.value, "logs")
   images.check_folder(logdir, inputs, "log folder")
+  if _CACHE.value and _CACHE.value != "memory":
+    images.check_folder(os.path.dirname(os.path.abspath(_CACHE.value)), inputs, "cache folder")
   return logdir
 
 
@@ -134,7 +141,8 @@ def main(logdir: str):
     train.train(settings_from_flags(), _STYLE.value, _PHOTOS.value, model_dir, logdir=logdir,
                 init_from=_INIT_FROM.value, checkpoint_every=_CHECKPOINT_EVERY.value,
                 log_every=_LOG_EVERY.value, preview_every=_PREVIEW_EVERY.value,
-                previews=_PREVIEWS.value, quiet=TRAIN.quiet.value, strategy=strategy)
+                previews=_PREVIEWS.value, quiet=TRAIN.quiet.value, strategy=strategy,
+                cache="" if _CACHE.value == "memory" else _CACHE.value)
   except KeyboardInterrupt:
     TRAIN.fail(f"interrupted; wrote the model so far to {model_dir}; run the same command "
                "to resume", command.INTERRUPTED)

@@ -108,7 +108,7 @@ def test_with_options_keeps_colours_and_blends(exported):
 
 def test_int8_tflite_is_smaller_and_close(tmp_path):
   import tensorflow as tf
-  model = make_model(tmp_path / "model", width=0.5, residual_blocks=2)
+  model = make_model(tmp_path / "model")
   paths = {}
   for weights in ("float32", "int8"):
     paths[weights] = tmp_path / weights

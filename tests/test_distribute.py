@@ -15,7 +15,7 @@ from PIL import Image
 from conftest import CONTENT, ROOT, STYLE, mean_abs_diff
 from test_cli import run_cli
 
-# Two processes, each ten steps of a tiny network: well under a minute here.
+# Two processes, each six steps of a tiny network: well under a minute here.
 TIMEOUT = 300
 
 MIRRORED = textwrap.dedent("""
@@ -35,7 +35,7 @@ MIRRORED = textwrap.dedent("""
         self.steps.append({k: float(logs[k]) for k in ("total", "content", "style", "tv")})
 
     settings = TrainSettings(width=0.25, residual_blocks=1, crop_size=64, batch_size=4,
-                             image_size=96, weights="hed", steps=6, learning_rate=5e-3,
+                             image_size=96, weights="hed", steps=4, learning_rate=5e-3,
                              precision="float32", tv_weight=1.0)
     out = {}
     for name, strategy in (
@@ -43,7 +43,7 @@ MIRRORED = textwrap.dedent("""
         ("mirrored", tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]))):
       losses = Losses()
       train.train(settings, sys.argv[1], [sys.argv[2]], sys.argv[3] + "/" + name,
-                  checkpoint_every=3, quiet=True, callbacks=[losses], strategy=strategy)
+                  checkpoint_every=2, quiet=True, callbacks=[losses], strategy=strategy)
       out[name] = {"replicas": strategy.num_replicas_in_sync, "steps": losses.steps}
     print(json.dumps(out))
     """)
@@ -66,12 +66,12 @@ def test_mirrored_over_two_cpus_gives_the_losses_of_one_device(photos, tmp_path)
   out = json.loads(r.stdout.strip().splitlines()[-1])
   assert out["one"]["replicas"] == 1 and out["mirrored"]["replicas"] == 2
   one, mirrored = out["one"]["steps"], out["mirrored"]["steps"]
-  assert len(one) == len(mirrored) == 6
+  assert len(one) == len(mirrored) == 4
   # The same global batches and the same start: the replicas' summed gradients
-  # are the one device's, up to float32 summation order (measured: below 1e-5).
-  for a, b in zip(one, mirrored):
-    for name in a:
-      assert abs(a[name] - b[name]) <= 1e-3 * abs(a[name]) + 1e-6, (name, a, b)
+  # are the one device's, up to float32 summation order (measured: 1.6e-5 at most).
+  worst = max(abs(a[n] - b[n]) / (abs(a[n]) + 1e-6) for a, b in zip(one, mirrored) for n in a)
+  print("largest relative difference", worst)
+  assert worst <= 1e-3, (one, mirrored)
   assert one[-1]["total"] != one[0]["total"]  # Training moved, and both moved alike.
 
 
@@ -92,8 +92,8 @@ def test_multi_worker_on_two_local_processes_writes_one_model(photos, tmp_path):
   args = [sys.executable, "-m", "nst_tf.train_cli", "--strategy=multi_worker",
           f"--style={STYLE}", f"--photos={photos}", f"--model_dir={model_dir}",
           "--width=0.25", "--residual_blocks=1", "--crop_size=64", "--batch_size=4",
-          "--image_size=96", "--weights=hed", "--steps=10", "--checkpoint_every=5",
-          "--log_every=5", "--precision=float32"]
+          "--image_size=96", "--weights=hed", "--steps=6", "--checkpoint_every=3",
+          "--log_every=3", "--precision=float32"]
   workers = []
   for index in range(2):
     env = dict(os.environ, PYTHONPATH=ROOT,
@@ -109,12 +109,12 @@ def test_multi_worker_on_two_local_processes_writes_one_model(photos, tmp_path):
   for w, (_, err) in zip(workers, results):
     assert w.returncode == 0, err
   chief_err, worker_err = results[0][1], results[1][1]
-  assert "step 10/10" in chief_err and "step" not in worker_err  # The chief reports.
+  assert "step 6/6" in chief_err and "step" not in worker_err  # The chief reports.
   assert f"wrote model {model_dir}" in chief_err and "wrote model" not in worker_err
   # One model, written by the chief; the backups are gone once training ended.
   assert sorted(os.listdir(model_dir)) == ["logs", "stylizer.json", "stylizer.weights.h5"]
   meta = json.load(open(model_dir / "stylizer.json"))
-  assert meta["steps_done"] == 10
+  assert meta["steps_done"] == 6
 
   r = run_cli(f"--model={model_dir}", f"--content={CONTENT}",
               f"--output={tmp_path / 'painted.png'}", "--image_size=80")

@@ -173,6 +173,7 @@ TRAIN_REFUSED = {
     "nan weight": (["--style_weight=nan"], "finite"),
     "zero batch": (["--batch_size=0"], "batch_size must be at least 1"),
     "init from nothing": (["--init_from={tmp}/nothing"], "no trained model"),
+    "cache under a file": (["--cache={tmp}/junk/a.jpg/cache"], "cache folder"),
 }
 
 
@@ -221,3 +222,22 @@ def test_float16_training_scales_the_loss_and_learns(photo_folder, tmp_path):
   assert all(np.isfinite(totals)) and np.mean(totals[-3:]) < 0.8 * totals[0]
   meta = json.load(open(tmp_path / "m" / "stylizer.json"))
   assert meta["settings"]["precision"] == "float16" and meta["steps_done"] == 20
+
+
+def test_a_file_cache_serves_later_passes_without_the_photos(photo_folder, tmp_path):
+  import shutil
+  from nst_tf import photos
+  copies = tmp_path / "photos"
+  shutil.copytree(photo_folder, copies)
+  paths = photos.readable(photos.list_photos([str(copies)]), photos.Skipped())
+  make = lambda skipped: photos.photo_dataset(paths, 2, 32, 64, skipped=skipped,
+                                              cache=str(tmp_path / "cache" / "photos"))
+  first = photos.Skipped()
+  for batch in make(first).take(2 * len(paths)):  # Past the first pass: the cache is whole.
+    assert batch.shape == (2, 32, 32, 3)
+  assert os.listdir(tmp_path / "cache")
+  shutil.rmtree(copies)  # Later passes read the cache alone.
+  again = photos.Skipped()
+  batches = list(make(again).take(len(paths)))
+  assert len(batches) == len(paths) and len(first) == len(again) == 0
+  assert float(np.std(np.stack(batches))) > 10  # Real pictures, not blanks.
