@@ -232,14 +232,13 @@ def _checked_inputs():
   contents, batch = content_paths(_CONTENT.value)
   outputs = output_paths(contents, _OUTPUT.value, batch)
   styles = [] if _MODEL.value else list(_STYLE.value)
-  if _MODEL.value:
-    stylizer.model_path(_MODEL.value)
+  width = _MODEL.value and float(stylizer.read_meta(stylizer.model_path(_MODEL.value))["width"])
   style_shapes = [images.check_image(path, "style image") for path in styles]
   settings = None if _MODEL.value else settings_from_flags(NST_TF)
   for path in contents:
     shape = images.check_image(path, "content image")
     if _MODEL.value:
-      stylizer.check_size(shape, NST_TF.flags["image_size"].value)
+      stylizer.check_size(shape, NST_TF.flags["image_size"].value, width)
     else:
       scale_plan(settings, shape, style_shapes)
   init = NST_TF.flags["init"].value

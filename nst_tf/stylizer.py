@@ -97,15 +97,29 @@ def build(meta: dict[str, Any], dtype: Optional[str] = None):
 
 # Smallest side the network takes: its 9x9 convolutions reflect 4 pixels.
 MIN_SIDE = 16
+# Peak memory of painting one picture, measured with tools/bench_deploy.py
+# --probe for the half-width network in bfloat16: 640 MiB at 512 px, 1.3 GiB
+# at 2048x1365, 3.3 GiB at 4096x2731, so about 250 bytes a pixel; twice that
+# covers float32, and it grows with the width.
+BYTES_PER_PIXEL = 500
+BASE_BYTES = 700 * 2**20
 
 
-def check_size(shape: tuple[int, int], long_side: Optional[int] = None) -> None:
-  """Refuses a picture (of `shape`, or resized to `long_side`) too thin for the network."""
+def check_size(shape: tuple[int, int], long_side: Optional[int] = None, width: float = 0.5,
+               batch: int = 1) -> None:
+  """Refuses a picture (of `shape`, or resized to `long_side`) too thin for the
+  network, or too large for this machine's memory (with the numbers)."""
   size = settings.fit_size(shape, long_side) if long_side else tuple(shape)
   if min(size) < MIN_SIDE:
     raise StyleTransferError(
         f"the picture is too thin: {size[1]}x{size[0]}; the network needs at least "
         f"{MIN_SIDE} px a side (raise --image_size or crop it)")
+  needed = BASE_BYTES + batch * size[0] * size[1] * BYTES_PER_PIXEL * width / 0.5
+  available = settings.available_memory()
+  if available is not None and needed > available:
+    raise StyleTransferError(
+        f"painting {batch} x {size[1]}x{size[0]} needs about {needed / 2**30:.1f} GiB of "
+        f"memory and {available / 2**30:.1f} GiB is available; lower --image_size")
 
 
 class Stylizer:
@@ -139,7 +153,7 @@ class Stylizer:
   def stylize_batch(self, batch: np.ndarray) -> np.ndarray:
     """float or uint8 [N, H, W, 3] RGB in [0, 255] -> float32 [N, H, W, 3] in [0, 255]."""
     batch = np.asarray(batch, np.float32)
-    check_size(batch.shape[1:3])
+    check_size(batch.shape[1:3], width=float(self.meta["width"]), batch=len(batch))
     return self._run(batch).numpy()
 
   def __call__(self, image: images.ImageLike, original_colors: bool = False,

@@ -12,6 +12,7 @@ from PIL import Image
 
 from conftest import CONTENT, STYLE
 from test_cli import run_cli
+from test_deploy import make_model
 
 
 def _png_header_only(path, width, height):
@@ -40,11 +41,13 @@ def files(tmp_path):
   (inputs / "IMG[1].png").write_bytes(data)
   (inputs / "start.png").write_bytes(data)
   (inputs / "blocker").write_text("")
+  make_model(inputs / "model")
   return inputs
 
 
 def _snapshot(folder):
-  return {p: open(os.path.join(folder, p), "rb").read() for p in sorted(os.listdir(folder))}
+  return {os.path.relpath(os.path.join(d, f), folder): open(os.path.join(d, f), "rb").read()
+          for d, _, names in os.walk(folder) for f in sorted(names)}
 
 
 FAST = ["--iterations=1", "--image_size=64", "--weights=hed", "--quiet"]
@@ -73,6 +76,9 @@ REFUSED = {
                          "overwrite an input"),
     "output into a file": (["--output={in}/blocker/x.png"], "cannot write"),
     "unknown model": (["--model=no_such_style"], "no trained model"),
+    "network past memory": (["--model={in}/model", "--image_size=16000"], "GiB of memory"),
+    "network on a thin picture": (["--model={in}/model", "--content={in}/thin.png"],
+                                  "too thin"),
     "bad pooling": (["--pooling=median"], "pooling"),
 }
 
