@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import CONTENT, ROOT, STYLE, STYLE2, mean_abs_diff
+from conftest import CONTENT, DATA, ROOT, STYLE, STYLE2, mean_abs_diff
 from test_cli import run_cli
 
 TRAIN = (sys.executable, "-m", "nst_tf.train_cli")
@@ -241,3 +241,26 @@ def test_a_file_cache_serves_later_passes_without_the_photos(photo_folder, tmp_p
   batches = list(make(again).take(len(paths)))
   assert len(batches) == len(paths) and len(first) == len(again) == 0
   assert float(np.std(np.stack(batches))) > 10  # Real pictures, not blanks.
+
+
+def test_shipped_models_paint_by_name_right_after_install(tmp_path):
+  """Each model in nst_tf/models paints by its name alone, toward its painting's colours."""
+  from nst_tf import stylizer
+  names = stylizer.shipped_models()
+  assert "starry_night" in names
+  photo = np.asarray(Image.open(CONTENT).convert("RGB").resize((120, 80)), np.float32)
+  for name in names:
+    meta = stylizer.read_meta(stylizer.model_path(name))
+    assert meta["style"] == name and meta.get("steps_total", meta["steps_done"]) >= 1000
+    output = tmp_path / f"{name}.png"
+    r = run_cli(f"--model={name}", f"--content={CONTENT}", f"--output={output}",
+                "--image_size=120", cwd=str(tmp_path))  # Found by name, from anywhere.
+    assert r.returncode == 0, r.stderr
+    painted = np.asarray(Image.open(output).convert("RGB"), np.float32)
+    painting = np.asarray(Image.open(os.path.join(DATA, name + ".jpg")).convert("RGB"),
+                          np.float32)
+    colour = lambda a: a.reshape(-1, 3).mean(0)
+    assert mean_abs_diff(painted, photo) > 10  # It paints...
+    # ...toward the painting's colours.
+    assert np.abs(colour(painted) - colour(painting)).sum() < np.abs(
+        colour(photo) - colour(painting)).sum()

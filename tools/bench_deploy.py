@@ -169,9 +169,11 @@ def training_rows(model_dir: str) -> str:
 
 def _train_loss() -> dict:
   """The loss of flags/train.flags."""
-  return dict(content_layers=("block2_conv2",),
-              style_layers=("block1_conv2", "block2_conv2", "block3_conv3", "block4_conv3"),
-              style_layer_weights=(1.0, 1.0, 1.0, 1.0), style_weight=3.0, tv_weight=2.0)
+  return dict(content_layers=("block2_conv2",), content_weight=2.5,
+              style_layers=("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1",
+                            "block5_conv1"),
+              style_layer_weights=(10.0, 10.0, 3.0, 1.0, 1.0), style_weight=100.0,
+              tv_weight=2.0)
 
 
 class _StepTimer(keras.callbacks.Callback):
@@ -222,7 +224,8 @@ def main(argv):
     print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     return
   meta = stylizer.read_meta(stylizer.model_path(_MODEL.value))
-  parts = [f"Model {_MODEL.value} (width {meta['width']}, {meta.get('steps_done')} steps); "
+  steps = meta.get("steps_total", meta.get("steps_done"))
+  parts = [f"Model {_MODEL.value} (width {meta['width']}, {steps} steps); "
            f"{os.cpu_count()} CPUs; TensorFlow {tf.__version__}. Medians of "
            f"{_REPEATS.value} calls after a warm-up."]
   with tempfile.TemporaryDirectory() as folder:

@@ -32,7 +32,7 @@ _REUSE = flags.DEFINE_bool(
     "reuse", False, "Keep the quality preset's and the peer's pictures (and times) from an "
     "earlier run into the same --out_dir: only the network is run again.")
 _OUT_DIR = flags.DEFINE_string("out_dir", os.path.join(samples.ROOT, "saved_outputs", "val"),
-                               "Where the pictures, table.md and sheet.png go.")
+                               "Where the pictures, table.md and sheet.jpg go.")
 
 
 def _reference(path: str, make) -> float:
@@ -98,7 +98,7 @@ def main(argv):
   with open(os.path.join(_OUT_DIR.value, "table.md"), "w", encoding="utf-8") as f:
     f.write("\n".join(lines) + "\n")
   print("\n".join(lines))
-  images.save_image(os.path.join(_OUT_DIR.value, "sheet.png"),
+  images.save_image(os.path.join(_OUT_DIR.value, "sheet.jpg"),
                     sheet.make_sheet(pictures, 4, 192, labels))
 
 
