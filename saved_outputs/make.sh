@@ -35,7 +35,12 @@ python tools/borders.py --weights=hed
 python tools/strength.py --weights=hed
 # Issue 18: the trained network on the held-out photos beside the quality preset and
 # the feed-forward peer (val/), and the peak memory of a batch against its length.
-python tools/val_sheet.py --model=starry_night --weights=hed --judge_python="$JUDGE_PYTHON"
+python tools/val_sheet.py --model=starry_night --weights=hed --judge_python="$JUDGE_PYTHON" \
+  --out_dir=/tmp/val_starry_night
+mkdir -p saved_outputs/val/starry_night
+cp /tmp/val_starry_night/table.md /tmp/val_starry_night/sheet.jpg saved_outputs/val/starry_night/
 python tools/batch_memory.py --weights=hed
+# The fast stylizer and its deployments: bench/deploy.md.
+python tools/bench_deploy.py --model=starry_night --weights=hed
 # The benchmark: bench/table.md and bench/sheet_{256,512}.png.
 python tools/bench.py --sizes=256,512 --weights=hed --judge_python="$JUDGE_PYTHON"
