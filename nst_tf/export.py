@@ -26,7 +26,7 @@ from typing import Optional
 import tensorflow as tf
 from tensorflow.python.framework import convert_to_constants
 
-from nst_tf import colors, objective, optimizers
+from nst_tf import colors, images, objective, optimizers
 from nst_tf.errors import StyleTransferError
 from nst_tf.settings import Settings, min_side
 
@@ -113,7 +113,7 @@ class StyleTransferModule(tf.Module):
           start = colors.match_colors(at_size[0], style)[None]
         start = at_size + s.strength * (start - at_size)
       else:
-        start = _carry(image, content, size)
+        start = objective.carry(image, content, size)
       steps = tf.cast(tf.round(tf.cast(iterations, tf.float32) * steps / planned[-1]), tf.int32)
       canvas = self._optimise(
           frame(start), steps, self.objective.content_targets(frame(at_size)),
@@ -137,14 +137,6 @@ class StyleTransferModule(tf.Module):
     return self._run(content, style, iterations, content_weight, style_weight)
 
 
-def _carry(image, content, size):
-  """`image` at `size`: the content there plus the image's change, upsampled (as
-  the library carries a picture from one scale to the next)."""
-  small = objective.resize(content, tf.shape(image)[1:3])
-  change = tf.image.resize(image - small, size, method="bicubic")
-  return tf.clip_by_value(objective.resize(content, size) + change, 0.0, 255.0)
-
-
 def _write(export_dir: str, write) -> None:
   """Runs `write(folder)` into a temporary folder beside `export_dir`, then renames
   it into place: readers never see a half-written export."""
@@ -159,16 +151,11 @@ def _write(export_dir: str, write) -> None:
     raise StyleTransferError(f"cannot write to {parent}: {e.strerror or e}") from None
   try:
     write(tmp)
-    os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700 folders.
+    os.chmod(tmp, 0o777 & ~images.umask())  # mkdtemp makes 0700 folders.
     os.replace(tmp, export_dir)
   finally:
     shutil.rmtree(tmp, ignore_errors=True)
 
-
-def _umask() -> int:
-  mask = os.umask(0)
-  os.umask(mask)
-  return mask
 
 
 def export(settings: Settings, export_dir: str) -> None:
@@ -203,8 +190,7 @@ class StylizerModule(tf.Module):
     self.network = network
 
   def _paint(self, batch):
-    painted = self.network(tf.cast(batch, tf.float32), training=False)
-    return tf.cast(tf.round(tf.clip_by_value(painted, 0.0, 255.0)), tf.uint8)
+    return _to_uint8(self.network(tf.cast(batch, tf.float32), training=False))
 
   @tf.function(input_signature=[_IMAGE])
   def stylize(self, image):
@@ -225,7 +211,11 @@ class StylizerModule(tf.Module):
     painted = photo + tf.clip_by_value(strength, 0.0, 1.0) * (painted - photo)
     painted = tf.cond(original_colors, lambda: colors.keep_colors(painted, photo),
                       lambda: painted)
-    return {"image": tf.cast(tf.round(tf.clip_by_value(painted, 0.0, 255.0)), tf.uint8)[0]}
+    return {"image": _to_uint8(painted)[0]}
+
+
+def _to_uint8(picture):
+  return tf.cast(tf.round(tf.clip_by_value(picture, 0.0, 255.0)), tf.uint8)
 
 
 def tflite_model(module: StylizerModule, weights: str = "float16") -> bytes:

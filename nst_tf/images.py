@@ -227,7 +227,8 @@ def check_folder(folder: str, inputs=(), what: str = "folder") -> None:
   _check_writable(folder, what)
 
 
-def _umask() -> int:
+def umask() -> int:
+  """This process's file-creation mask (read without changing it)."""
   mask = os.umask(0)
   os.umask(mask)
   return mask
@@ -246,7 +247,7 @@ def save_image(path: str, image) -> None:
   try:
     with os.fdopen(fd, "wb") as f:
       Image.fromarray(to_uint8(image)).save(f, format=fmt, **options)
-    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files.
+    os.chmod(tmp, 0o666 & ~umask())  # mkstemp makes 0600 files.
     os.replace(tmp, path)
   except BaseException:
     if os.path.exists(tmp):

@@ -24,6 +24,22 @@ def resize(image, size) -> tf.Tensor:
   return tf.clip_by_value(resized, 0.0, 255.0)
 
 
+def carry(image, content, size) -> tf.Tensor:
+  """`image` [1, h, w, 3] brought to `size`: `content` [1, H, W, 3] at that size
+  plus the image's change, upsampled (also on tensors of unknown shape).
+
+  Carrying over the change, not the pixels, keeps the photo's fine detail that
+  upsampling a small stylised image would blur.
+  """
+  image = tf.convert_to_tensor(image)
+  if image.shape[1:3].is_fully_defined() and not isinstance(size, tf.Tensor) and \
+      tuple(image.shape[1:3]) == tuple(size):
+    return image
+  small = resize(content, tf.shape(image)[1:3])
+  change = tf.image.resize(image - small, size, method="bicubic")
+  return tf.clip_by_value(resize(content, size) + change, 0.0, 255.0)
+
+
 def style_size(style_shape, content_shape, scale: float = 1.0):
   """settings.style_size, also on tensors (in a graph with unknown shapes): the
   one sizing rule for the optimiser, the export and the trainer."""

@@ -166,7 +166,7 @@ class StyleTransfer:
         content_targets = self.objective.content_targets(self._frame(content_t))
         style_targets = self._style_targets(styles, size)
         start = (self.initial_image(content_t, styles[0]) if image is None
-                 else _carry(self._crop(image), content, size))
+                 else objective.carry(self._crop(image), content[None], size))
         # The canvas: the picture inside a mirrored frame (see Settings.margin).
         image = tf.Variable(self._frame(start), name="image")
         optimizer = optimizers.make_optimizer(s, image, steps)
@@ -231,7 +231,7 @@ class StyleTransfer:
   def _finish(self, image: tf.Tensor, content: np.ndarray) -> np.ndarray:
     """The result at the final size, with the content's colours if asked, as uint8."""
     size = images.fit_size(content.shape[:2], self.settings.image_size)
-    result = _carry(self._crop(image), content, size).numpy()[0]
+    result = objective.carry(self._crop(image), content[None], size).numpy()[0]
     if self.settings.original_colors:
       result = colors.keep_colors(result, resize(content, size).numpy())
     return images.to_uint8(result)
@@ -239,19 +239,6 @@ class StyleTransfer:
 
 def _finite(image: tf.Variable) -> bool:
   return bool(tf.reduce_all(tf.math.is_finite(image)))
-
-
-def _carry(image: tf.Tensor, content: np.ndarray, size: tuple[int, int]) -> tf.Tensor:
-  """`image` brought to `size`: the content at that size plus the image's change, upsampled.
-
-  Carrying over the change, not the pixels, keeps the photo's fine detail that
-  upsampling a small stylised image would blur.
-  """
-  if tuple(image.shape[1:3]) == tuple(size):
-    return tf.convert_to_tensor(image)
-  small = resize(content[None], tuple(image.shape[1:3]))
-  change = tf.image.resize(image - small, size, method="bicubic")
-  return tf.clip_by_value(resize(content[None], size) + change, 0.0, 255.0)
 
 
 def _is_flat(history: Sequence[float], tolerance: float, window: int) -> bool:

@@ -46,11 +46,6 @@ def model_path(name_or_dir: str) -> str:
                            f"shipped models: {names}")
 
 
-def _umask() -> int:
-  mask = os.umask(0)
-  os.umask(mask)
-  return mask
-
 
 def _write_atomically(path: str, write) -> None:
   folder = os.path.dirname(os.path.abspath(path))
@@ -58,7 +53,7 @@ def _write_atomically(path: str, write) -> None:
   os.close(fd)
   try:
     write(tmp)
-    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files.
+    os.chmod(tmp, 0o666 & ~images.umask())  # mkstemp makes 0600 files.
     os.replace(tmp, path)
   finally:
     if os.path.exists(tmp):
