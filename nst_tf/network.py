@@ -74,6 +74,29 @@ class CropLike(layers.Layer):
     return x[:, :shape[1], :shape[2], :]
 
 
+@keras.saving.register_keras_serializable("nst_tf")
+class RowsConv2D(layers.Conv2D):
+  """A stride-1, unpadded Conv2D computed as one 1xK convolution to K times the
+  filters, whose K row results are shifted and summed.
+
+  oneDNN vectorises over output channels: the 9x9 convolution to 3 channels
+  took as long as one to 16 (32 ms at 512x341 in float32, 2 CPUs); as rows,
+  13 ms. Same weights, same result up to float rounding.
+  """
+
+  def convolution_op(self, inputs, kernel):
+    rows_k, cols_k, channels, filters = kernel.shape
+    # [kh, kw, in, out] -> [1, kw, in, kh * out]: output channel r * out + f is
+    # filter f's contribution from kernel row r.
+    kernel = ops.reshape(ops.transpose(kernel, (1, 2, 0, 3)),
+                         (1, cols_k, channels, rows_k * filters))
+    rows = ops.conv(inputs, kernel, padding="valid")
+    shape = ops.shape(rows)
+    height = shape[1] - rows_k + 1
+    rows = ops.reshape(rows, (-1, shape[1], shape[2], rows_k, filters))
+    return sum(rows[:, r:r + height, :, r, :] for r in range(rows_k))
+
+
 def _conv(x, filters: int, kernel: int, name: str, dtype, stride: int = 1, relu: bool = True):
   x = ReflectPad(kernel // 2, name=f"{name}_pad", dtype=dtype)(x)
   x = layers.Conv2D(filters, kernel, strides=stride, padding="valid", name=name, dtype=dtype)(x)
@@ -115,7 +138,7 @@ def build_stylizer(width: float = 0.5, residual_blocks: int = 5, dtype: str | No
     x = Upsample(name=f"up{i + 1}_resize", dtype=dtype)(x)
     x = _conv(x, filters, 3, f"up{i + 1}", dtype)
   x = ReflectPad(4, name="out_pad", dtype=dtype)(x)
-  x = layers.Conv2D(3, 9, padding="valid", name="out", dtype="float32")(x)
+  x = RowsConv2D(3, 9, padding="valid", name="out", dtype="float32")(x)
   # tanh keeps the output inside [0, 255] with a gradient everywhere.
   x = layers.Activation("tanh", name="out_tanh", dtype="float32")(x)
   x = layers.Rescaling(127.5, offset=127.5, name="scale_out", dtype="float32")(x)

@@ -48,6 +48,24 @@ def test_network_is_fully_convolutional_and_keeps_the_size():
   assert network.build_stylizer(width=0.5).count_params() == pytest.approx(425_000, rel=0.01)
 
 
+@pytest.mark.parametrize("kernel,filters", [(9, 3), (3, 5), (1, 2)])
+def test_rows_convolution_equals_the_plain_convolution(kernel, filters):
+  import keras
+  from nst_tf import network
+  rng = np.random.default_rng(kernel)
+  plain = keras.layers.Conv2D(filters, kernel, padding="valid", dtype="float32")
+  rows = network.RowsConv2D(filters, kernel, padding="valid", dtype="float32")
+  plain.build((None, None, None, 7)), rows.build((None, None, None, 7))
+  plain.set_weights([rng.normal(size=w.shape).astype(np.float32) for w in plain.weights])
+  rows.set_weights(plain.get_weights())
+  for shape in ((1, 23, 31, 7), (3, kernel, 40, 7)):
+    x = rng.normal(size=shape).astype(np.float32)
+    want = plain(x).numpy()
+    got = rows(x).numpy()
+    assert got.shape == want.shape
+    np.testing.assert_allclose(got, want, atol=1e-4 * np.abs(want).max())
+
+
 def test_photo_pipeline_streams_crops_and_skips_unreadable_files(photo_folder):
   from nst_tf import photos
   paths = photos.list_photos([str(photo_folder)])
