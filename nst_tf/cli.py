@@ -353,20 +353,8 @@ def export_main():
 
 
 def settings_from_args(args: list[str]) -> Settings:
-  """Settings for nst-tf command-line flags, e.g. ["--flagfile=flags/fast.flags"].
-
-  Parses into a fresh command, so the caller's own flags stay as they are.
-  """
-  import copy  # pylint: disable=g-import-not-at-top
-
-  cmd = copy.deepcopy(NST_TF)
-  if cmd.flags.is_parsed():
-    cmd.flags.unparse_flags()
-  try:
-    cmd.flags(["nst-tf"] + list(args))
-  except flags.Error as e:
-    raise StyleTransferError(str(e)) from None
-  return settings_from_flags(cmd)
+  """Settings for nst-tf command-line flags, e.g. ["--flagfile=flags/fast.flags"]."""
+  return settings_from_flags(NST_TF.parsed_copy(args))
 
 
 def run():

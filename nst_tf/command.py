@@ -9,6 +9,7 @@ TensorFlow: --help answers at once.
 from __future__ import annotations
 
 import contextlib
+import copy
 import importlib
 import logging
 import os
@@ -108,6 +109,18 @@ class Command:
         validator()
     except StyleTransferError as e:
       self.fail(str(e), USAGE)
+
+  def parsed_copy(self, args: Sequence[str]) -> "Command":
+    """A copy of this command with `args` parsed (e.g. ["--flagfile=F"]); this
+    command's own flags stay as they are. Bad flags raise StyleTransferError."""
+    cmd = copy.deepcopy(self)
+    if cmd.flags.is_parsed():
+      cmd.flags.unparse_flags()
+    try:
+      cmd.flags([self.prog] + list(args))
+    except flags.Error as e:
+      raise StyleTransferError(str(e)) from None
+    return cmd
 
   def run(self, main: Callable, prepare: Callable | None = None,
           argv: Sequence[str] | None = None) -> None:

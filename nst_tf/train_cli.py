@@ -96,6 +96,11 @@ def settings_from_flags(cmd: command.Command = TRAIN) -> TrainSettings:
                        **command.loss_values(cmd))
 
 
+def settings_from_args(args: list[str]) -> TrainSettings:
+  """Settings for nst-tf-train flags, e.g. ["--flagfile=flags/train.flags"]."""
+  return settings_from_flags(TRAIN.parsed_copy(args))
+
+
 def _check():
   for name, holder in (("style", _STYLE), ("photos", _PHOTOS), ("model_dir", _MODEL_DIR)):
     if not holder.value:

@@ -214,12 +214,12 @@ def test_training_refuses_bad_input_with_one_line(photo_folder, tmp_path, case):
 
 def test_the_training_preset_parses():
   from nst_tf import train_cli
-  cmd = train_cli.TRAIN
-  cmd.flags.unparse_flags()
-  cmd.flags(["nst-tf-train", f"--flagfile={ROOT}/flags/train.flags"])
-  settings = train_cli.settings_from_flags(cmd)
-  assert settings.crop_size == 256 and settings.steps % cmd.flags["checkpoint_every"].value == 0
-  cmd.flags.unparse_flags()
+  preset = [f"--flagfile={ROOT}/flags/train.flags"]
+  parsed_before = train_cli.TRAIN.flags.is_parsed()
+  settings = train_cli.settings_from_args(preset)
+  checkpoint_every = train_cli.TRAIN.parsed_copy(preset).flags["checkpoint_every"].value
+  assert settings.crop_size == 256 and settings.steps % checkpoint_every == 0
+  assert train_cli.TRAIN.flags.is_parsed() == parsed_before  # The command's own are untouched.
 
 
 

@@ -26,8 +26,8 @@ import numpy as np
 import tensorflow as tf
 
 import samples
-from nst_tf import export, images, objective, photos, stylizer, train
-from nst_tf.settings import LossSettings, TrainSettings
+from nst_tf import export, images, objective, photos, stylizer, train, train_cli
+from nst_tf.settings import TrainSettings
 
 _MODEL = flags.DEFINE_string("model", "starry_night", "The trained model (name or folder).")
 _WEIGHTS = flags.DEFINE_string("weights", "auto", "VGG16 weights for the training rows.")
@@ -132,7 +132,7 @@ def export_rows(folder: str) -> str:
 def training_rows(model_dir: str) -> str:
   """Seconds a step and GFLOP/s of training, and of one optimisation step."""
   rows = []
-  loss = objective.Objective(LossSettings(weights=_WEIGHTS.value, **_train_loss()))
+  loss = objective.Objective(_train_settings(256))
   photo = tf.constant(picture(256)[None, :, :256].astype(np.float32))
   photo = tf.image.resize(photo, (256, 256))
   content_targets = loss.content_targets(photo)
@@ -150,8 +150,7 @@ def training_rows(model_dir: str) -> str:
   rows.append(["optimisation step, one 256x256 picture", f"{seconds:.3f}", "-",
                f"{work / 1e9:.0f}", f"{base / 1e9:.0f}", "1.00"])
   for crop in (128, 256):
-    settings = TrainSettings(weights=_WEIGHTS.value, crop_size=crop, batch_size=4,
-                             steps=_TRAIN_STEPS.value + 2, **_train_loss())
+    settings = _train_settings(crop)
     timer = _StepTimer()
     shutil.rmtree(model_dir, ignore_errors=True)
     train.train(settings, samples.path(samples.STYLES[0]),
@@ -167,13 +166,12 @@ def training_rows(model_dir: str) -> str:
   return table(["work", "s/step", "images/s", "GFLOP/step", "GFLOP/s", "x optimisation"], rows)
 
 
-def _train_loss() -> dict:
-  """The loss of flags/train.flags."""
-  return dict(content_layers=("block2_conv2",), content_weight=2.5,
-              style_layers=("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1",
-                            "block5_conv1"),
-              style_layer_weights=(10.0, 10.0, 3.0, 1.0, 1.0), style_weight=100.0,
-              tv_weight=2.0)
+def _train_settings(crop: int) -> TrainSettings:
+  """flags/train.flags with batches of 4 `crop`-pixel crops."""
+  return train_cli.settings_from_args([
+      f"--flagfile={os.path.join(samples.ROOT, 'flags', 'train.flags')}",
+      f"--weights={_WEIGHTS.value}", f"--crop_size={crop}", "--batch_size=4",
+      f"--steps={_TRAIN_STEPS.value + 2}"])
 
 
 class _StepTimer(keras.callbacks.Callback):
