@@ -98,8 +98,6 @@ class StyleTransferModule(tf.Module):
     style = tf.cast(style, tf.float32)
     shape = tf.shape(content)[1:3]
     smallest = min_side(s.layers)
-    m = s.margin  # The picture is optimised inside a mirrored frame, as by the library.
-    frame = lambda image: tf.pad(image, [[0, 0], [m, m], [m, m], [0, 0]], "SYMMETRIC")
     planned = s.steps_per_scale()
     image = None
     for long_side, steps in zip(s.scale_sizes(), planned):
@@ -116,10 +114,11 @@ class StyleTransferModule(tf.Module):
         start = objective.carry(image, content, size)
       steps = tf.cast(tf.round(tf.cast(iterations, tf.float32) * steps / planned[-1]), tf.int32)
       canvas = self._optimise(
-          frame(start), steps, self.objective.content_targets(frame(at_size)),
+          objective.frame(start, s.margin), steps,
+          self.objective.content_targets(objective.frame(at_size, s.margin)),
           self.objective.style_targets([objective.sized_style(style, size, s.style_scale)]),
           content_weight, style_weight)
-      image = canvas[:, m:tf.shape(canvas)[1] - m, m:tf.shape(canvas)[2] - m]
+      image = objective.unframe(canvas, s.margin)
     if s.original_colors:
       image = colors.keep_colors(image, content)
     return {"image": tf.cast(tf.round(image[0]), tf.uint8)}

@@ -40,6 +40,20 @@ def carry(image, content, size) -> tf.Tensor:
   return tf.clip_by_value(resize(content, size) + change, 0.0, 255.0)
 
 
+def frame(image, margin: int) -> tf.Tensor:
+  """[N, H, W, 3] inside a mirrored frame `margin` pixels wide: the canvas
+  that is optimised, so that no picture edge sits at VGG16's border (see
+  Settings.margin)."""
+  return tf.pad(image, [[0, 0], [margin, margin], [margin, margin], [0, 0]], "SYMMETRIC")
+
+
+def unframe(canvas, margin: int) -> tf.Tensor:
+  """The picture inside a canvas from `frame` (also of unknown shape)."""
+  canvas = tf.convert_to_tensor(canvas)
+  shape = tf.shape(canvas)
+  return canvas[:, margin:shape[1] - margin, margin:shape[2] - margin]
+
+
 def style_size(style_shape, content_shape, scale: float = 1.0):
   """settings.style_size, also on tensors (in a graph with unknown shapes): the
   one sizing rule for the optimiser, the export and the trainer."""

@@ -163,12 +163,12 @@ class StyleTransfer:
         if scale < first_scale:
           continue
         content_t = resize(content[None], size)
-        content_targets = self.objective.content_targets(self._frame(content_t))
+        content_targets = self.objective.content_targets(objective.frame(content_t, s.margin))
         style_targets = self._style_targets(styles, size)
-        start = (self.initial_image(content_t, styles[0]) if image is None
-                 else objective.carry(self._crop(image), content[None], size))
+        start = (self.initial_image(content_t, styles[0]) if image is None else
+                 objective.carry(objective.unframe(image, s.margin), content[None], size))
         # The canvas: the picture inside a mirrored frame (see Settings.margin).
-        image = tf.Variable(self._frame(start), name="image")
+        image = tf.Variable(objective.frame(start, s.margin), name="image")
         optimizer = optimizers.make_optimizer(s, image, steps)
         update = tf.function(optimizer.apply)
         finished = False  # A resumed scale that had ended (early stop or not).
@@ -189,7 +189,7 @@ class StyleTransfer:
           if not np.isfinite(losses["total"]) or not _finite(image):
             image.assign(last)
             raise NotFinite(self._finish(image, content), done - 1, total)
-          state = Step(done, total, losses, self._crop(image), scale)
+          state = Step(done, total, losses, objective.unframe(image, s.margin), scale)
           for callback in callbacks:
             callback.on_step(state)
           if saver and done % saver.every == 0:
@@ -218,20 +218,11 @@ class StyleTransfer:
         self.settings, weights=getattr(self.model, "nst_weights", self.settings.weights),
         precision=features.model_precision(self.model))
 
-  def _frame(self, image: tf.Tensor) -> tf.Tensor:
-    """[1, H, W, 3] inside a mirrored frame `margin` pixels wide."""
-    m = self.settings.margin
-    return tf.pad(image, [[0, 0], [m, m], [m, m], [0, 0]], "SYMMETRIC") if m else image
-
-  def _crop(self, canvas: tf.Tensor) -> tf.Tensor:
-    """The picture inside a canvas from `_frame`."""
-    m = self.settings.margin
-    return tf.convert_to_tensor(canvas)[:, m:-m, m:-m] if m else tf.convert_to_tensor(canvas)
-
   def _finish(self, image: tf.Tensor, content: np.ndarray) -> np.ndarray:
     """The result at the final size, with the content's colours if asked, as uint8."""
     size = images.fit_size(content.shape[:2], self.settings.image_size)
-    result = objective.carry(self._crop(image), content[None], size).numpy()[0]
+    image = objective.unframe(image, self.settings.margin)
+    result = objective.carry(image, content[None], size).numpy()[0]
     if self.settings.original_colors:
       result = colors.keep_colors(result, resize(content, size).numpy())
     return images.to_uint8(result)

@@ -210,12 +210,13 @@ def test_border_step_measures_a_frame_not_the_picture():
   assert abs(measures.border_step(framed, photo) - 24) < 1e-6
 
 
-def test_the_mirrored_frame_is_cropped_off_exactly(hed_vgg16, small_images):
+def test_the_mirrored_frame_is_cropped_off_exactly(small_images):
+  from nst_tf import objective
   content, _, _ = small_images
-  transfer = _transfer(hed_vgg16, margin=16)
-  canvas = transfer._frame(content[None])
+  canvas = objective.frame(content[None], 16)
   assert canvas.shape[1:3] == (content.shape[0] + 32, content.shape[1] + 32)
-  np.testing.assert_array_equal(transfer._crop(canvas).numpy()[0], content)
+  np.testing.assert_array_equal(objective.unframe(canvas, 16).numpy()[0], content)
+  np.testing.assert_array_equal(objective.unframe(objective.frame(content[None], 0), 0), content[None])
   np.testing.assert_array_equal(canvas.numpy()[0, 15::-1, 16:-16], content[:16])  # Mirrored.
 
 
