@@ -300,9 +300,15 @@ class TrainSettings(LossSettings):
   # The learning rate falls by cosine decay to this fraction at the last step.
   lr_final: float = 0.1
   seed: int = 0
+  # The loss sees each painted crop inside a mirrored frame this many pixels
+  # wide (as the optimiser does, see Settings.margin): without it VGG16's
+  # border gives edge pixels other gradients, and the network learns to paint
+  # a dark band along every picture's edge.
+  margin: int = 16
 
   def validate(self) -> None:
     super().validate()
+    check_number("margin", self.margin, 0, MIN_MIRROR)
     check_number("width", self.width, 0.0, 4.0, low_open=True)
     check_number("residual_blocks", self.residual_blocks, 0, 32)
     check_number("steps", self.steps, 1, 10**8)

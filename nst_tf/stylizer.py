@@ -139,7 +139,9 @@ class Stylizer:
     except Exception as e:  # pylint: disable=broad-except  # h5py/keras raise many types.
       raise StyleTransferError(
           f"cannot load model weights from {self.path}: {str(e).splitlines()[0]}") from None
-    self._run = tf.function(lambda x: self.network(x, training=False), reduce_retracing=True)
+    # One trace for every size and batch.
+    self._run = tf.function(lambda x: self.network(x, training=False),
+                            input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)])
 
   @property
   def style(self) -> str:

@@ -40,13 +40,16 @@ class StyleTrainer(keras.Model):
     network: the feed-forward network (see nst_tf.network).
     loss: the shared objective over the frozen VGG16.
     style_targets: the style's Gram matrices from `loss.style_targets`.
+    margin: the loss sees photos and paintings inside a mirrored frame this
+      many pixels wide (see TrainSettings.margin).
   """
 
   def __init__(self, network: keras.Model, loss: objective.Objective, style_targets: dict,
-               **kwargs):
+               margin: int = 0, **kwargs):
     super().__init__(**kwargs)
     self.network = network
     self.loss_objective = loss
+    self.margin = margin
     self.style_targets = {n: tf.constant(t) for n, t in style_targets.items()}
     self.trackers = {n: keras.metrics.Mean(name=n) for n in LOSS_NAMES}
 
@@ -57,15 +60,20 @@ class StyleTrainer(keras.Model):
   def metrics(self):
     return list(self.trackers.values())
 
+  def loss_terms(self, photos, painted) -> dict:
+    """The objective's terms for `painted` versions of `photos` (both [N, H, W, 3])."""
+    loss = self.loss_objective
+    content_targets = {n: tf.stop_gradient(t) for n, t in
+                       loss.content_targets(objective.frame(photos, self.margin)).items()}
+    return loss.loss_terms(objective.frame(painted, self.margin), content_targets,
+                           self.style_targets)
+
   def train_step(self, data):
-    content_targets = {n: tf.stop_gradient(t)
-                       for n, t in self.loss_objective.content_targets(data).items()}
     # Each replica's loss is the mean over its share of the batch and the
     # optimiser sums the replicas' gradients: divided, they make the global mean.
     replicas = tf.distribute.get_replica_context().num_replicas_in_sync
     with tf.GradientTape() as tape:
-      painted = self.network(data, training=True)
-      terms = self.loss_objective.loss_terms(painted, content_targets, self.style_targets)
+      terms = self.loss_terms(data, self.network(data, training=True))
       # Float16 needs the loss scaled up; the optimiser scales the gradients back.
       loss = self.optimizer.scale_loss(terms["total"] / replicas)
     variables = self.network.trainable_variables
@@ -305,7 +313,7 @@ def train(settings: TrainSettings, style: images.ImageLike, sources: Sequence[st
             f"{settings.residual_blocks}")
       net.load_weights(os.path.join(source, stylizer.WEIGHTS_FILE))
       meta["init_from"] = theirs.get("style", source)
-    trainer = StyleTrainer(net, loss, style_targets)
+    trainer = StyleTrainer(net, loss, style_targets, settings.margin)
     optimizer = keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(
         settings.learning_rate, settings.steps, alpha=settings.lr_final))
     if settings.precision == "float16":

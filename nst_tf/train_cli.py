@@ -55,6 +55,10 @@ TRAIN.define(flags.DEFINE_float, "width", _D.width,
              group=group)
 TRAIN.define(flags.DEFINE_integer, "residual_blocks", _D.residual_blocks,
              "Residual blocks of the network.", group=group)
+TRAIN.define(flags.DEFINE_integer, "margin", _D.margin,
+             "The loss sees each painted crop inside a mirrored frame this many pixels wide "
+             "(at most 16), so that the network learns no band along picture edges; 0: off.",
+             group=group)
 TRAIN.define(flags.DEFINE_float, "learning_rate", _D.learning_rate,
              "Adam's learning rate.", group=group)
 TRAIN.define(flags.DEFINE_float, "lr_final", _D.lr_final,
@@ -88,7 +92,7 @@ _PREVIEW_EVERY = TRAIN.define(flags.DEFINE_integer, "preview_every", 500,
                               lower_bound=1)
 
 _PLAIN = ("steps", "batch_size", "crop_size", "image_size", "scale_jitter", "width",
-          "residual_blocks", "learning_rate", "lr_final", "seed")
+          "residual_blocks", "learning_rate", "lr_final", "seed", "margin")
 
 
 def settings_from_flags(cmd: command.Command = TRAIN) -> TrainSettings:

@@ -212,6 +212,34 @@ def test_training_refuses_bad_input_with_one_line(photo_folder, tmp_path, case):
   assert not (tmp_path / "m").exists()
 
 
+@pytest.mark.parametrize("seed", [1, 2])
+def test_the_training_loss_sees_edge_pixels_inside_a_mirrored_frame(seed):
+  # At VGG16's border a pixel enters fewer convolution windows: the loss pulls
+  # the network's edge pixels less (about half as hard as the rows just inside,
+  # measured 0.49-0.54) and a band is learned. Inside the frame they are pulled
+  # at least as hard (measured 1.4-1.5: each of them is also in the mirror).
+  import tensorflow as tf
+  from nst_tf import network, objective, train, train_cli
+  settings = train_cli.settings_from_args(
+      [f"--flagfile={ROOT}/flags/train.flags", "--weights=hed", "--precision=float32"])
+  assert settings.margin == 16
+  rng = np.random.default_rng(seed)
+  photos = tf.constant(rng.uniform(0, 255, (2, 96, 96, 3)).astype(np.float32))
+  painted = tf.Variable(rng.uniform(0, 255, (2, 96, 96, 3)).astype(np.float32))
+  loss = objective.Objective(settings)
+  style = loss.style_targets([tf.constant(rng.uniform(0, 255, (1, 128, 128, 3)), tf.float32)])
+  edge_pull = {}
+  for margin in (0, settings.margin):
+    trainer = train.StyleTrainer(network.build_stylizer(0.25, 1), loss, style, margin)
+    with tf.GradientTape() as tape:
+      total = trainer.loss_terms(photos, painted)["total"]
+    grad = np.abs(tape.gradient(total, painted).numpy()).mean(axis=(0, 3))
+    rows, cols = grad.mean(1), grad.mean(0)
+    edge_pull[margin] = np.mean([side[0] / side[3:12].mean()
+                                 for side in (rows, rows[::-1], cols, cols[::-1])])
+  assert edge_pull[0] < 0.75 and edge_pull[settings.margin] > 0.95, edge_pull
+
+
 def test_the_training_preset_parses():
   from nst_tf import train_cli
   preset = [f"--flagfile={ROOT}/flags/train.flags"]
