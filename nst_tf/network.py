@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import keras
 from keras import layers, ops
+import tensorflow as tf
 
 # The network's stride: inputs are reflect-padded to a multiple of it.
 STRIDE = 4
@@ -97,6 +98,37 @@ class RowsConv2D(layers.Conv2D):
     return sum(rows[:, r:r + height, :, r, :] for r in range(rows_k))
 
 
+# The least share of its gradient that ReturningTanh passes back to a saturated output.
+RETURN_GRADIENT = 0.1
+
+
+@keras.saving.register_keras_serializable("nst_tf")
+class ReturningTanh(layers.Layer):
+  """tanh; in training its gradient towards the middle never falls below RETURN_GRADIENT.
+
+  With plain tanh an output driven deep into saturation gets no gradient and
+  stays there: trained networks painted white or red blobs whose pre-activations
+  reached 47 (tanh' = 1e-40). Here a step that would bring such an output back
+  keeps a tenth of its gradient; a step further out keeps tanh's own. Outside
+  training it is plain tanh (the exports have no gradients to shape).
+  """
+
+  def call(self, x, training=False):
+    return returning_tanh(x) if training else ops.tanh(x)
+
+
+@tf.custom_gradient
+def returning_tanh(x):
+  """ReturningTanh's training form."""
+  y = tf.tanh(x)
+
+  def backward(dy):
+    slope = 1.0 - y * y
+    # Descent moves y against dy: inwards when dy has y's sign.
+    return dy * tf.where(dy * y > 0, tf.maximum(slope, RETURN_GRADIENT), slope)
+  return y, backward
+
+
 def _conv(x, filters: int, kernel: int, name: str, dtype, stride: int = 1, relu: bool = True):
   x = ReflectPad(kernel // 2, name=f"{name}_pad", dtype=dtype)(x)
   x = layers.Conv2D(filters, kernel, strides=stride, padding="valid", name=name, dtype=dtype)(x)
@@ -139,8 +171,7 @@ def build_stylizer(width: float = 0.5, residual_blocks: int = 5, dtype: str | No
     x = _conv(x, filters, 3, f"up{i + 1}", dtype)
   x = ReflectPad(4, name="out_pad", dtype=dtype)(x)
   x = RowsConv2D(3, 9, padding="valid", name="out", dtype="float32")(x)
-  # tanh keeps the output inside [0, 255] with a gradient everywhere.
-  x = layers.Activation("tanh", name="out_tanh", dtype="float32")(x)
+  x = ReturningTanh(name="out_tanh", dtype="float32")(x)
   x = layers.Rescaling(127.5, offset=127.5, name="scale_out", dtype="float32")(x)
   outputs = CropLike(name="crop", dtype="float32")([x, inputs])
   return keras.Model(inputs, outputs, name=name)

@@ -48,6 +48,24 @@ def test_network_is_fully_convolutional_and_keeps_the_size():
   assert network.build_stylizer(width=0.5).count_params() == pytest.approx(425_000, rel=0.01)
 
 
+def test_a_saturated_output_can_be_pulled_back_but_not_pushed_further():
+  import tensorflow as tf
+  from nst_tf import network
+  x = tf.constant([-47.0, -3.0, 0.0, 0.5, 3.0, 47.0])
+  with tf.GradientTape(persistent=True) as tape:
+    tape.watch(x)
+    y = network.ReturningTanh()(x, training=True)
+    brighter, darker = -tf.reduce_sum(y), tf.reduce_sum(y)  # Losses that want y up or down.
+  np.testing.assert_allclose(y.numpy(), np.tanh(x.numpy()), atol=1e-6)
+  want_darker, want_brighter = tape.gradient(darker, x).numpy(), tape.gradient(brighter, x).numpy()
+  # In the middle: tanh's own slope either way.
+  np.testing.assert_allclose(want_darker[2:4], 1 - np.tanh([0.0, 0.5]) ** 2, rtol=1e-5)
+  # Saturated bright (47): darker keeps a tenth of the gradient, brighter nothing.
+  assert want_darker[5] == pytest.approx(network.RETURN_GRADIENT) and want_brighter[5] == 0
+  # Saturated dark (-47): the other way round.
+  assert want_brighter[0] == pytest.approx(-network.RETURN_GRADIENT) and want_darker[0] == 0
+
+
 @pytest.mark.parametrize("kernel,filters", [(9, 3), (3, 5), (1, 2)])
 def test_rows_convolution_equals_the_plain_convolution(kernel, filters):
   import keras
