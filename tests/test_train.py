@@ -311,7 +311,8 @@ def test_shipped_models_paint_by_name_right_after_install(tmp_path):
   """Each model in nst_tf/models paints by its name alone, toward its painting's colours."""
   from nst_tf import stylizer
   names = stylizer.shipped_models()
-  assert "starry_night" in names
+  assert {"starry_night", "the_scream", "woman-with-hat-matisse"} <= set(names)
+  paintings = {}
   photo = np.asarray(Image.open(CONTENT).convert("RGB").resize((120, 80)), np.float32)
   for name in names:
     meta = stylizer.read_meta(stylizer.model_path(name))
@@ -328,3 +329,7 @@ def test_shipped_models_paint_by_name_right_after_install(tmp_path):
     # ...toward the painting's colours.
     assert np.abs(colour(painted) - colour(painting)).sum() < np.abs(
         colour(photo) - colour(painting)).sum()
+    paintings[name] = painted
+  for a in names:  # Each its own style.
+    for b in names:
+      assert a == b or mean_abs_diff(paintings[a], paintings[b]) > 10
