@@ -35,10 +35,12 @@ python tools/borders.py --weights=hed
 python tools/strength.py --weights=hed
 # Issue 18: the trained network on the held-out photos beside the quality preset and
 # the feed-forward peer (val/), and the peak memory of a batch against its length.
-python tools/val_sheet.py --model=starry_night --weights=hed --judge_python="$JUDGE_PYTHON" \
-  --out_dir=/tmp/val_starry_night
-mkdir -p saved_outputs/val/starry_night
-cp /tmp/val_starry_night/table.md /tmp/val_starry_night/sheet.jpg saved_outputs/val/starry_night/
+for name in starry_night the_scream woman-with-hat-matisse; do
+  python tools/val_sheet.py --model=$name --weights=hed --judge_python="$JUDGE_PYTHON" \
+    --out_dir=/tmp/val_$name
+  mkdir -p saved_outputs/val/$name
+  cp /tmp/val_$name/table.md /tmp/val_$name/sheet.jpg saved_outputs/val/$name/
+done
 python tools/batch_memory.py --weights=hed
 # The fast stylizer and its deployments: bench/deploy.md.
 python tools/bench_deploy.py --model=starry_night --weights=hed
