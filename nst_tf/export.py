@@ -156,7 +156,6 @@ def _write(export_dir: str, write) -> None:
     shutil.rmtree(tmp, ignore_errors=True)
 
 
-
 def export(settings: Settings, export_dir: str) -> None:
   """Writes a SavedModel of `settings` to `export_dir`.
 

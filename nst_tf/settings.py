@@ -302,8 +302,8 @@ class TrainSettings(LossSettings):
   seed: int = 0
   # The loss sees each painted crop inside a mirrored frame this many pixels
   # wide (as the optimiser does, see Settings.margin): without it VGG16's
-  # border gives edge pixels other gradients, and the network learns to paint
-  # a dark band along every picture's edge.
+  # border pulls the network's edge pixels about half as hard as the rows
+  # inside them.
   margin: int = 16
 
   def validate(self) -> None:

@@ -46,7 +46,6 @@ def model_path(name_or_dir: str) -> str:
                            f"shipped models: {names}")
 
 
-
 def _write_atomically(path: str, write) -> None:
   folder = os.path.dirname(os.path.abspath(path))
   fd, tmp = tempfile.mkstemp(prefix=".nst-tf-", suffix=os.path.basename(path), dir=folder)

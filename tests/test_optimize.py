@@ -216,7 +216,8 @@ def test_the_mirrored_frame_is_cropped_off_exactly(small_images):
   canvas = objective.frame(content[None], 16)
   assert canvas.shape[1:3] == (content.shape[0] + 32, content.shape[1] + 32)
   np.testing.assert_array_equal(objective.unframe(canvas, 16).numpy()[0], content)
-  np.testing.assert_array_equal(objective.unframe(objective.frame(content[None], 0), 0), content[None])
+  unframed = objective.unframe(objective.frame(content[None], 0), 0)
+  np.testing.assert_array_equal(unframed, content[None])
   np.testing.assert_array_equal(canvas.numpy()[0, 15::-1, 16:-16], content[:16])  # Mirrored.
 
 

@@ -236,7 +236,7 @@ def test_training_refuses_bad_input_with_one_line(photo_folder, tmp_path, case):
 def test_the_training_loss_sees_edge_pixels_inside_a_mirrored_frame(seed):
   # At VGG16's border a pixel enters fewer convolution windows: the loss pulls
   # the network's edge pixels less (about half as hard as the rows just inside,
-  # measured 0.49-0.54) and a band is learned. Inside the frame they are pulled
+  # measured 0.49-0.54), unlike the optimiser's. Inside the frame they are pulled
   # at least as hard (measured 1.4-1.5: each of them is also in the mirror).
   import tensorflow as tf
   from nst_tf import network, objective, train, train_cli

@@ -102,7 +102,7 @@ def main(argv):
   lines += [f"| {r[0]} | {r[1]:.2f} | {r[2]:.0f} | {r[3]:.1f} | {r[4]:.4f} | {r[5]:.4f} |"
             f" {r[6]:.4f} | {b[0]:.1f} | {b[1]:.1f} | {b[2]:.1f} |" for r, b in zip(rows, bands)]
   wins = sum(r[4] <= r[6] for r in rows)
-  median = lambda i: sorted(r[i] for r in rows)[len(rows) // 2]
+  median = lambda i: np.median([r[i] for r in rows])
   lines += ["", f"Network no farther than the peer on {wins} of {len(rows)}; median distance "
             f"network {median(4):.4f}, quality preset {median(5):.4f}, peer {median(6):.4f}. "
             f"Band: median {np.median([b[0] for b in bands]):.1f} (quality preset "
