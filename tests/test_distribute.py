@@ -36,7 +36,7 @@ MIRRORED = textwrap.dedent("""
 
     settings = TrainSettings(width=0.25, residual_blocks=1, crop_size=64, batch_size=4,
                              image_size=96, weights="hed", steps=4, learning_rate=5e-3,
-                             precision="float32", tv_weight=1.0)
+                             precision="float32", tv_weight=1.0, margin=0)
     out = {}
     for name, strategy in (
         ("one", tf.distribute.get_strategy()),
@@ -92,7 +92,7 @@ def test_multi_worker_on_two_local_processes_writes_one_model(photos, tmp_path):
   args = [sys.executable, "-m", "nst_tf.train_cli", "--strategy=multi_worker",
           f"--style={STYLE}", f"--photos={photos}", f"--model_dir={model_dir}",
           "--width=0.25", "--residual_blocks=1", "--crop_size=64", "--batch_size=4",
-          "--image_size=96", "--weights=hed", "--steps=6", "--checkpoint_every=3",
+          "--image_size=96", "--weights=hed", "--margin=0", "--steps=6", "--checkpoint_every=3",
           "--log_every=3", "--precision=float32"]
   workers = []
   for index in range(2):

@@ -232,7 +232,7 @@ def test_no_band_at_the_border(hed_vgg16, optimizer):
     values = []
     for name in ("chelsea.png", "astronaut.png", "coffee.png"):
       photo = images.load_image(os.path.join(os.path.dirname(CONTENT), name))
-      transfer = _transfer(hed_vgg16, image_size=128, optimizer=optimizer, iterations=40,
+      transfer = _transfer(hed_vgg16, image_size=96, optimizer=optimizer, iterations=25,
                            margin=margin)
       result = transfer.run(photo, style)
       base = images.to_uint8(objective.resize(photo[None], result.shape[:2])[0])

@@ -282,7 +282,7 @@ def test_float16_training_scales_the_loss_and_learns(photo_folder, tmp_path):
       on_train_batch_end=lambda batch, logs: totals.append(float(logs["total"])))
   settings = TrainSettings(width=0.25, residual_blocks=1, crop_size=64, batch_size=2,
                            image_size=96, weights="hed", steps=20, learning_rate=5e-3,
-                           precision="float16")
+                           precision="float16", margin=0)
   train.train(settings, STYLE, [str(photo_folder)], str(tmp_path / "m"), checkpoint_every=10,
               quiet=True, callbacks=[record])
   assert all(np.isfinite(totals)) and np.mean(totals[-3:]) < 0.8 * totals[0]
