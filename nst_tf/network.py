@@ -98,6 +98,44 @@ class RowsConv2D(layers.Conv2D):
     return sum(rows[:, r:r + height, :, r, :] for r in range(rows_k))
 
 
+@keras.saving.register_keras_serializable("nst_tf")
+class InstanceNormalization(layers.Layer):
+  """Normalises each channel of each picture to zero mean and unit variance,
+  then scales and shifts it by learned per-channel factors.
+
+  One fused batch-normalisation kernel (in training mode, so over the
+  picture's own pixels) per call, statistics in float32 whatever the input:
+  5x faster at full resolution than Keras's GroupNormalization(groups=-1)
+  in float32, which takes six passes over the pixels (11.4 against 2.2 ms at
+  512x341x16, 2 CPUs), and the same result.
+  """
+
+  def __init__(self, epsilon: float = 1e-5, **kwargs):
+    # The scale and offset stay float32: the fused kernel wants them so.
+    kwargs.setdefault("autocast", False)
+    super().__init__(**kwargs)
+    self.epsilon = epsilon
+
+  def build(self, input_shape):
+    channels = input_shape[-1]
+    self.gamma = self.add_weight(name="gamma", shape=(channels,), initializer="ones")
+    self.beta = self.add_weight(name="beta", shape=(channels,), initializer="zeros")
+
+  def call(self, x):
+    # The batch's pictures side by side as channels of one: [1, H, W, N * C].
+    shape = tf.shape(x)
+    count, channels = shape[0], x.shape[-1]
+    side_by_side = tf.reshape(tf.transpose(x, (1, 2, 0, 3)), (1, shape[1], shape[2], -1))
+    y, _, _ = tf.compat.v1.nn.fused_batch_norm(
+        side_by_side, tf.tile(ops.cast(self.gamma, "float32"), [count]),
+        tf.tile(ops.cast(self.beta, "float32"), [count]), epsilon=self.epsilon,
+        is_training=True)
+    return tf.transpose(tf.reshape(y, (shape[1], shape[2], count, channels)), (2, 0, 1, 3))
+
+  def get_config(self):
+    return {**super().get_config(), "epsilon": self.epsilon}
+
+
 # The least share of its gradient that ReturningTanh passes back to a saturated output.
 RETURN_GRADIENT = 0.1
 
@@ -132,10 +170,7 @@ def returning_tanh(x):
 def _conv(x, filters: int, kernel: int, name: str, dtype, stride: int = 1, relu: bool = True):
   x = ReflectPad(kernel // 2, name=f"{name}_pad", dtype=dtype)(x)
   x = layers.Conv2D(filters, kernel, strides=stride, padding="valid", name=name, dtype=dtype)(x)
-  # groups=-1: one group per channel, that is instance normalisation. In float32:
-  # means and variances over a whole picture lose too much in bfloat16.
-  x = layers.GroupNormalization(groups=-1, epsilon=1e-5, name=f"{name}_norm",
-                                dtype="float32")(x)
+  x = InstanceNormalization(name=f"{name}_norm", dtype=dtype)(x)
   return layers.ReLU(name=f"{name}_relu", dtype=dtype)(x) if relu else x
 
 
@@ -148,7 +183,8 @@ def build_stylizer(width: float = 0.5, residual_blocks: int = 5, dtype: str | No
       channels, 1.68M parameters; 0.5: 425k parameters, about 3x faster).
     residual_blocks: residual blocks at the lowest resolution (Johnson: 5).
     dtype: Keras dtype policy of the convolutions, e.g. "mixed_bfloat16";
-      None: the global policy. Normalisation and output are float32 always.
+      None: the global policy. Normalisation statistics and the output are
+      float32 always.
     name: the model's name.
 
   Returns:

@@ -86,6 +86,35 @@ def test_rows_convolution_equals_the_plain_convolution(kernel, filters):
     np.testing.assert_allclose(got, want, atol=1e-4 * np.abs(want).max())
 
 
+def test_instance_normalization_is_per_picture_group_normalization_and_its_gradient():
+  """The fused kernel on pictures side by side against Keras's own per-channel groups."""
+  import keras
+  import tensorflow as tf
+  from nst_tf import network
+  rng = np.random.default_rng(3)
+  plain = keras.layers.GroupNormalization(groups=-1, epsilon=1e-5, dtype="float32")
+  fused = network.InstanceNormalization(dtype="float32")
+  plain.build((None, None, None, 5)), fused.build((None, None, None, 5))
+  plain.set_weights([rng.uniform(0.5, 2, 5).astype(np.float32),
+                     rng.normal(size=5).astype(np.float32)])
+  fused.set_weights(plain.get_weights())
+  for shape in ((1, 9, 13, 5), (3, 16, 7, 5)):
+    # Each picture and channel its own mean and spread: a mix-up would show.
+    means = rng.normal(0, 5, (shape[0], 1, 1, 5))
+    spreads = rng.uniform(0.1, 3, (shape[0], 1, 1, 5))
+    x = tf.constant(rng.normal(means, spreads, shape).astype(np.float32))
+    with tf.GradientTape(persistent=True) as tape:
+      tape.watch(x)
+      want, got = plain(x), fused(x)
+      weights = tf.constant(rng.normal(size=shape).astype(np.float32))
+      want_loss, got_loss = tf.reduce_sum(want * weights), tf.reduce_sum(got * weights)
+    np.testing.assert_allclose(got.numpy(), want.numpy(), atol=1e-4)
+    pairs = [(tape.gradient(got_loss, x), tape.gradient(want_loss, x)),
+             *zip(tape.gradient(got_loss, fused.weights), tape.gradient(want_loss, plain.weights))]
+    for a, b in pairs:
+      np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-3 * np.abs(b.numpy()).max())
+
+
 def test_photo_pipeline_streams_crops_and_skips_unreadable_files(photo_folder):
   from nst_tf import photos
   paths = photos.list_photos([str(photo_folder)])
