@@ -118,6 +118,16 @@ class Objective:
         grams[n] += weight * losses.gram_matrix(feats[n])
     return grams
 
+  def style_term(self, feats: dict, style_targets: dict, style_weight=None) -> tf.Tensor:
+    """The weighted style term of `feats` (from `features`) against `style_targets`."""
+    s = self.settings
+    style_weight = s.style_weight if style_weight is None else style_weight
+    if s.normalize_gradients:
+      feats = {n: losses.normalize_gradient(feats[n], style_weight * w)
+               for n, w in zip(style_targets, s.normalized_style_layer_weights)}
+    return style_weight * losses.style_loss(feats, style_targets,
+                                            s.normalized_style_layer_weights)
+
   def loss_terms(self, images: tf.Tensor, content_targets: dict, style_targets: dict,
                  content_weight=None, style_weight=None) -> dict:
     """The weighted loss terms "content", "style", "tv" and their sum "total".
@@ -127,17 +137,14 @@ class Objective:
     s = self.settings
     content_weight = s.content_weight if content_weight is None else content_weight
     style_weight = s.style_weight if style_weight is None else style_weight
-    feats = content_feats = style_feats = self.features(images)
+    feats = content_feats = self.features(images)
     if s.normalize_gradients:
       # Each term gets its own identity, so a layer used by both is normalised per term.
       content_feats = {n: losses.normalize_gradient(feats[n], content_weight / len(content_targets))
                        for n in content_targets}
-      style_feats = {n: losses.normalize_gradient(feats[n], style_weight * w)
-                     for n, w in zip(style_targets, s.normalized_style_layer_weights)}
     terms = {
         "content": content_weight * losses.content_loss(content_feats, content_targets),
-        "style": style_weight * losses.style_loss(
-            style_feats, style_targets, s.normalized_style_layer_weights),
+        "style": self.style_term(feats, style_targets, style_weight),
         # Skipped when off: no wasted work in the step.
         "tv": (s.tv_weight * losses.total_variation_loss(images) if s.tv_weight
                else tf.constant(0.0)),

@@ -305,6 +305,11 @@ class TrainSettings(LossSettings):
   # border pulls the network's edge pixels about half as hard as the rows
   # inside them.
   margin: int = 16
+  # The style term is also computed on the painted crops at 1/2, 1/4, ... of
+  # their size, against the painting sized alike, and the scales' terms
+  # averaged: strokes as large as those the optimiser lays down at its coarse
+  # scales (Settings.scales), which a 256 px crop alone does not ask for.
+  style_scales: int = 1
 
   def validate(self) -> None:
     super().validate()
@@ -315,6 +320,12 @@ class TrainSettings(LossSettings):
     check_number("batch_size", self.batch_size, 1, 4096)
     check_number("crop_size", self.crop_size, MIN_SIDE, 4096)
     check_number("image_size", self.image_size, MIN_SIDE, MAX_SIDE)
+    check_number("style_scales", self.style_scales, 1, 4)
+    for name in ("crop_size", "image_size"):
+      smallest = getattr(self, name) // 2 ** (self.style_scales - 1)
+      if smallest < MIN_SIDE:
+        raise StyleTransferError(f"style_scales {self.style_scales} make {smallest} px of "
+                                 f"{name} {getattr(self, name)}; the least is {MIN_SIDE}")
     check_number("scale_jitter", self.scale_jitter, 1.0, 4.0)
     check_number("learning_rate", self.learning_rate, 0.0, 1.0, low_open=True)
     check_number("lr_final", self.lr_final, 0.0, 1.0)

@@ -39,18 +39,21 @@ class StyleTrainer(keras.Model):
   Args:
     network: the feed-forward network (see nst_tf.network).
     loss: the shared objective over the frozen VGG16.
-    style_targets: the style's Gram matrices from `loss.style_targets`.
+    style_targets: the style's Gram matrices from `loss.style_targets`, one
+      dict per scale: the painting sized for the crops, for crops of half
+      their size, and so on (see TrainSettings.style_scales).
     margin: the loss sees photos and paintings inside a mirrored frame this
       many pixels wide (see TrainSettings.margin).
   """
 
-  def __init__(self, network: keras.Model, loss: objective.Objective, style_targets: dict,
-               margin: int = 0, **kwargs):
+  def __init__(self, network: keras.Model, loss: objective.Objective,
+               style_targets: Sequence[dict], margin: int = 0, **kwargs):
     super().__init__(**kwargs)
     self.network = network
     self.loss_objective = loss
     self.margin = margin
-    self.style_targets = {n: tf.constant(t) for n, t in style_targets.items()}
+    self.style_targets = [{n: tf.constant(t) for n, t in targets.items()}
+                          for targets in style_targets]
     self.trackers = {n: keras.metrics.Mean(name=n) for n in LOSS_NAMES}
 
   def call(self, photos, training=False):
@@ -65,8 +68,18 @@ class StyleTrainer(keras.Model):
     loss = self.loss_objective
     content_targets = {n: tf.stop_gradient(t) for n, t in
                        loss.content_targets(objective.frame(photos, self.margin)).items()}
-    return loss.loss_terms(objective.frame(painted, self.margin), content_targets,
-                           self.style_targets)
+    terms = loss.loss_terms(objective.frame(painted, self.margin), content_targets,
+                            self.style_targets[0])
+    if len(self.style_targets) > 1:
+      styles = [terms["style"]]
+      size = tf.shape(painted)[1:3]
+      for scale, targets in enumerate(self.style_targets[1:], 1):
+        smaller = objective.resize(painted, size // 2 ** scale)
+        framed = objective.frame(smaller, self.margin // 2 ** scale)
+        styles.append(loss.style_term(loss.features(framed), targets))
+      terms["style"] = tf.add_n(styles) / len(styles)
+      terms["total"] = terms["content"] + terms["style"] + terms["tv"]
+    return terms
 
   def train_step(self, data):
     # Each replica's loss is the mean over its share of the batch and the
@@ -220,11 +233,13 @@ def settings_text(settings: TrainSettings, style: str, sources: Sequence[str]) -
   return "\n".join(lines)
 
 
-def _style_image(style: images.ImageLike, settings: TrainSettings) -> tf.Tensor:
-  """The painting sized as for a 3:2 picture whose long side is settings.image_size."""
+def _style_images(style: images.ImageLike, settings: TrainSettings) -> list[tf.Tensor]:
+  """The painting sized as for a 3:2 picture whose long side is settings.image_size,
+  then for one of half that size, and so on: one per style scale."""
   painting = images.load_image(style, "style image")
-  reference = (round(settings.image_size * 2 / 3), settings.image_size)
-  return objective.sized_style(painting, reference, settings.style_scale)
+  sizes = [settings.image_size / 2 ** scale for scale in range(settings.style_scales)]
+  return [objective.sized_style(painting, (round(size * 2 / 3), round(size)),
+                                settings.style_scale) for size in sizes]
 
 
 def _check_cadence(steps: int, every: int) -> None:
@@ -287,7 +302,7 @@ def train(settings: TrainSettings, style: images.ImageLike, sources: Sequence[st
            f" ({len(skipped)} unreadable, skipped; the first: {skipped.first})" if len(skipped)
            else "")
   style_name = os.path.splitext(os.path.basename(style))[0] if isinstance(style, str) else "style"
-  painting = _style_image(style, settings)
+  paintings = _style_images(style, settings)
   preview_pictures = [images.fit(images.load_image(p, "preview photo"), settings.image_size)
                       for p in previews]
 
@@ -300,7 +315,7 @@ def train(settings: TrainSettings, style: images.ImageLike, sources: Sequence[st
   keras.utils.set_random_seed(settings.seed)  # The same weights on every worker.
   with strategy.scope():
     loss = objective.Objective(settings)
-    style_targets = loss.style_targets([painting])
+    style_targets = [loss.style_targets([painting]) for painting in paintings]
     net = stylizer.build(meta, features.dtype_policy(settings.precision))
     if init_from:
       source = stylizer.model_path(init_from)

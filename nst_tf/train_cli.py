@@ -59,6 +59,10 @@ TRAIN.define(flags.DEFINE_integer, "margin", _D.margin,
              "The loss sees each painted crop inside a mirrored frame this many pixels wide "
              "(at most 16), so that the network learns no band along picture edges; 0: off.",
              group=group)
+TRAIN.define(flags.DEFINE_integer, "style_scales", _D.style_scales,
+             "Also match the style on the painted crops at 1/2, 1/4, ... of their size "
+             "(against the painting sized alike): larger strokes, as the optimiser's coarse "
+             "--scales lay down. 1: the crops' own size only.", group=group)
 TRAIN.define(flags.DEFINE_float, "learning_rate", _D.learning_rate,
              "Adam's learning rate.", group=group)
 TRAIN.define(flags.DEFINE_float, "lr_final", _D.lr_final,
@@ -92,7 +96,7 @@ _PREVIEW_EVERY = TRAIN.define(flags.DEFINE_integer, "preview_every", 500,
                               lower_bound=1)
 
 _PLAIN = ("steps", "batch_size", "crop_size", "image_size", "scale_jitter", "width",
-          "residual_blocks", "learning_rate", "lr_final", "seed", "margin")
+          "residual_blocks", "learning_rate", "lr_final", "seed", "margin", "style_scales")
 
 
 def settings_from_flags(cmd: command.Command = TRAIN) -> TrainSettings:

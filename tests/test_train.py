@@ -241,6 +241,7 @@ TRAIN_REFUSED = {
     "zero batch": (["--batch_size=0"], "batch_size must be at least 1"),
     "init from nothing": (["--init_from={tmp}/nothing"], "no trained model"),
     "cache under a file": (["--cache={tmp}/junk/a.jpg/cache"], "cache folder"),
+    "style scales past the crop": (["--style_scales=3"], "make 16 px of crop_size 64"),
 }
 
 
@@ -279,7 +280,7 @@ def test_the_training_loss_sees_edge_pixels_inside_a_mirrored_frame(seed):
   style = loss.style_targets([tf.constant(rng.uniform(0, 255, (1, 128, 128, 3)), tf.float32)])
   edge_pull = {}
   for margin in (0, settings.margin):
-    trainer = train.StyleTrainer(network.build_stylizer(0.25, 1), loss, style, margin)
+    trainer = train.StyleTrainer(network.build_stylizer(0.25, 1), loss, [style], margin)
     with tf.GradientTape() as tape:
       total = trainer.loss_terms(photos, painted)["total"]
     grad = np.abs(tape.gradient(total, painted).numpy()).mean(axis=(0, 3))
@@ -287,6 +288,30 @@ def test_the_training_loss_sees_edge_pixels_inside_a_mirrored_frame(seed):
     edge_pull[margin] = np.mean([side[0] / side[3:12].mean()
                                  for side in (rows, rows[::-1], cols, cols[::-1])])
   assert edge_pull[0] < 0.75 and edge_pull[settings.margin] > 0.95, edge_pull
+
+
+def test_style_scales_average_the_style_term_over_halved_crops():
+  import tensorflow as tf
+  from nst_tf import network, objective, train
+  from nst_tf.settings import TrainSettings
+  settings = TrainSettings(weights="hed", precision="float32", crop_size=96, style_scales=2)
+  rng = np.random.default_rng(0)
+  photos = tf.constant(rng.uniform(0, 255, (2, 96, 96, 3)).astype(np.float32))
+  painted = tf.constant(rng.uniform(0, 255, (2, 96, 96, 3)).astype(np.float32))
+  painting = tf.constant(rng.uniform(0, 255, (1, 128, 128, 3)).astype(np.float32))
+  loss = objective.Objective(settings)
+  full = loss.style_targets([painting])
+  half = loss.style_targets([objective.resize(painting, (64, 64))])
+  net = network.build_stylizer(0.25, 1)
+  one = train.StyleTrainer(net, loss, [full], margin=16).loss_terms(photos, painted)
+  two = train.StyleTrainer(net, loss, [full, half], margin=16).loss_terms(photos, painted)
+  halved = objective.frame(objective.resize(painted, (48, 48)), 8)
+  want = (one["style"] + loss.style_term(loss.features(halved), half)) / 2
+  np.testing.assert_allclose(float(two["style"]), float(want), rtol=1e-5)
+  assert float(two["style"]) != pytest.approx(float(one["style"]), rel=0.01)
+  np.testing.assert_allclose(float(two["total"]), float(one["content"] + two["style"] + one["tv"]),
+                             rtol=1e-5)
+  assert TrainSettings(crop_size=64, style_scales=2).style_scales == 2
 
 
 def test_the_training_preset_parses():
