@@ -68,17 +68,17 @@ class StyleTrainer(keras.Model):
     loss = self.loss_objective
     content_targets = {n: tf.stop_gradient(t) for n, t in
                        loss.content_targets(objective.frame(photos, self.margin)).items()}
+    # The crops' own scale shares its VGG16 pass with the content term.
     terms = loss.loss_terms(objective.frame(painted, self.margin), content_targets,
                             self.style_targets[0])
-    if len(self.style_targets) > 1:
-      styles = [terms["style"]]
-      size = tf.shape(painted)[1:3]
-      for scale, targets in enumerate(self.style_targets[1:], 1):
-        smaller = objective.resize(painted, size // 2 ** scale)
-        framed = objective.frame(smaller, self.margin // 2 ** scale)
-        styles.append(loss.style_term(loss.features(framed), targets))
-      terms["style"] = tf.add_n(styles) / len(styles)
-      terms["total"] = terms["content"] + terms["style"] + terms["tv"]
+    styles = [terms["style"]]
+    size = tf.shape(painted)[1:3]
+    for scale, targets in enumerate(self.style_targets[1:], 1):
+      smaller = objective.resize(painted, size // 2 ** scale)
+      framed = objective.frame(smaller, self.margin // 2 ** scale)
+      styles.append(loss.style_term(loss.features(framed), targets))
+    terms["style"] = tf.add_n(styles) / len(styles)
+    terms["total"] = terms["content"] + terms["style"] + terms["tv"]
     return terms
 
   def train_step(self, data):
