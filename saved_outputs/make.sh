@@ -7,6 +7,10 @@ d=nst_tf/data
 q=saved_outputs/quality
 # The nine pairs with the quality preset, beside the feed-forward stylizer: quality/ and quality_sheet.png.
 python tools/quality.py --weights=hed --judge_python="$JUDGE_PYTHON"
+# The same without the mirrored frame (it costs the preset style distance: README, Quality).
+python tools/quality.py --weights=hed --judge_python="$JUDGE_PYTHON" --out_dir=/tmp/q_m0 \
+  --sheet=/tmp/q_m0/sheet.png -- --margin=0
+cp /tmp/q_m0/table.md saved_outputs/quality/table_margin0.md
 python tools/sheet.py saved_outputs/readme_sheet.png --height=200 \
   $d/chelsea.png $d/starry_night.jpg $q/chelsea__starry_night.png \
   $d/astronaut.png $d/woman-with-hat-matisse.jpg $q/astronaut__woman-with-hat-matisse.png \
