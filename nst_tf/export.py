@@ -100,7 +100,7 @@ class StyleTransferModule(tf.Module):
     smallest = min_side(s.layers)
     planned = s.steps_per_scale()
     image = None
-    for long_side, steps in zip(s.scale_sizes(), planned):
+    for long_side, steps, margin in zip(s.scale_sizes(), planned, s.scale_margins()):
       ratio = long_side / s.image_size
       size = shape if ratio == 1 else tf.maximum(
           tf.cast(tf.round(tf.cast(shape, tf.float32) * ratio), tf.int32), smallest)
@@ -114,11 +114,11 @@ class StyleTransferModule(tf.Module):
         start = objective.carry(image, content, size)
       steps = tf.cast(tf.round(tf.cast(iterations, tf.float32) * steps / planned[-1]), tf.int32)
       canvas = self._optimise(
-          objective.frame(start, s.margin), steps,
-          self.objective.content_targets(objective.frame(at_size, s.margin)),
+          objective.frame(start, margin), steps,
+          self.objective.content_targets(objective.frame(at_size, margin)),
           self.objective.style_targets([objective.sized_style(style, size, s.style_scale)]),
           content_weight, style_weight)
-      image = objective.unframe(canvas, s.margin)
+      image = objective.unframe(canvas, margin)
     if s.original_colors:
       image = colors.keep_colors(image, content)
     return {"image": tf.cast(tf.round(image[0]), tf.uint8)}

@@ -151,6 +151,7 @@ class StyleTransfer:
     s.normalized_blend_weights(len(styles))  # Fails before any work on a bad count.
     plan = scale_plan(s, content.shape[:2], [st.shape[:2] for st in styles])
     total = sum(steps for _, steps in plan)
+    margins = s.scale_margins()
     saver = checkpoint_dir and checkpoints.RunCheckpoint(
         checkpoint_dir, checkpoints.fingerprint(self.resolved_settings(), [content] + styles),
         checkpoint_every)
@@ -162,13 +163,15 @@ class StyleTransfer:
       for scale, (size, steps) in enumerate(plan):
         if scale < first_scale:
           continue
+        margin = margins[scale]
         content_t = resize(content[None], size)
-        content_targets = self.objective.content_targets(objective.frame(content_t, s.margin))
+        content_targets = self.objective.content_targets(objective.frame(content_t, margin))
         style_targets = self._style_targets(styles, size)
         start = (self.initial_image(content_t, styles[0]) if image is None else
-                 objective.carry(objective.unframe(image, s.margin), content[None], size))
+                 objective.carry(objective.unframe(image, margins[scale - 1]), content[None],
+                                 size))
         # The canvas: the picture inside a mirrored frame (see Settings.margin).
-        image = tf.Variable(objective.frame(start, s.margin), name="image")
+        image = tf.Variable(objective.frame(start, margin), name="image")
         optimizer = optimizers.make_optimizer(s, image, steps)
         update = tf.function(optimizer.apply)
         finished = False  # A resumed scale that had ended (early stop or not).
@@ -188,8 +191,8 @@ class StyleTransfer:
           losses = {k: float(v) for k, v in terms.items()}
           if not np.isfinite(losses["total"]) or not _finite(image):
             image.assign(last)
-            raise NotFinite(self._finish(image, content), done - 1, total)
-          state = Step(done, total, losses, objective.unframe(image, s.margin), scale)
+            raise NotFinite(self._finish(image, content, margin), done - 1, total)
+          state = Step(done, total, losses, objective.unframe(image, margin), scale)
           for callback in callbacks:
             callback.on_step(state)
           if saver and done % saver.every == 0:
@@ -206,11 +209,11 @@ class StyleTransfer:
         raise
       if saver and saver.image is image:
         saver.save(scale, int(optimizer.iterations), done)
-      raise Interrupted(self._finish(image, content), done, total) from None
+      raise Interrupted(self._finish(image, content, margin), done, total) from None
     if state is not None:  # None when a finished run was resumed: nothing left to do.
       for callback in callbacks:
         callback.on_end(state)
-    return self._finish(image, content)
+    return self._finish(image, content, margin)
 
   def resolved_settings(self) -> Settings:
     """The settings with "auto" weights and precision replaced by what this run uses."""
@@ -218,10 +221,10 @@ class StyleTransfer:
         self.settings, weights=getattr(self.model, "nst_weights", self.settings.weights),
         precision=features.model_precision(self.model))
 
-  def _finish(self, image: tf.Tensor, content: np.ndarray) -> np.ndarray:
+  def _finish(self, canvas: tf.Tensor, content: np.ndarray, margin: int) -> np.ndarray:
     """The result at the final size, with the content's colours if asked, as uint8."""
     size = images.fit_size(content.shape[:2], self.settings.image_size)
-    image = objective.unframe(image, self.settings.margin)
+    image = objective.unframe(canvas, margin)
     result = objective.carry(image, content[None], size).numpy()[0]
     if self.settings.original_colors:
       result = colors.keep_colors(result, resize(content, size).numpy())

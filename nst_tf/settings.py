@@ -213,6 +213,8 @@ class Settings(LossSettings):
   # The picture is optimised inside a mirrored frame this many pixels wide,
   # cropped off at the end: pixels at the border of what VGG16 sees get fewer
   # convolution taps and would be painted differently (a band along the edge).
+  # It is this wide at the final scale and as wide relative to the picture at
+  # the coarser ones (see `scale_margins`).
   margin: int = 16
   # How much painting: 0 keeps the photo, 1 paints as the other settings say.
   # It scales the style weight (see `painted_style_weight`) and moves the start
@@ -262,6 +264,13 @@ class Settings(LossSettings):
       return tuple(self.scales) + (() if self.scales[-1:] == (self.image_size,)
                                    else (self.image_size,))
     return tuple(round(self.image_size / 2 ** i) for i in reversed(range(self.scales)))
+
+  def scale_margins(self) -> tuple[int, ...]:
+    """The mirrored frame's width at each scale: `margin` at the final one, the
+    same share of the picture at the coarser ones. A frame as wide in pixels at
+    every scale covers 40% of a 128 px canvas, and its free pixels take up the
+    painting's texture that the picture then lacks (measured in README, Borders)."""
+    return tuple(round(self.margin * side / self.image_size) for side in self.scale_sizes())
 
   def steps_per_scale(self) -> tuple[int, ...]:
     n = len(self.scale_sizes())

@@ -74,6 +74,10 @@ def test_scale_settings():
   assert Settings(image_size=512, scales=(200,)).scale_sizes() == (200, 512)
   assert Settings(scales=2, iterations=(5, 1)).steps_per_scale() == (5, 1)
   assert Settings(scales=2, iterations=7).steps_per_scale() == (7, 7)
+  # The mirrored frame keeps its share of the picture at the coarse scales.
+  assert Settings(image_size=512, scales=3).scale_margins() == (4, 8, 16)
+  assert Settings(image_size=96, scales=(48,), margin=10).scale_margins() == (5, 10)
+  assert Settings(image_size=512, scales=3, margin=0).scale_margins() == (0, 0, 0)
   with pytest.raises(StyleTransferError, match="2 iteration counts for 3 scales"):
     Settings(scales=3, iterations=(5, 1))
   with pytest.raises(StyleTransferError, match="at least 32 px"):
