@@ -269,7 +269,7 @@ class Settings(LossSettings):
     """The mirrored frame's width at each scale: `margin` at the final one, the
     same share of the picture at the coarser ones. A frame as wide in pixels at
     every scale covers 40% of a 128 px canvas, and its free pixels take up the
-    painting's texture that the picture then lacks (measured in README, Borders)."""
+    painting's texture that the picture then lacks (measured in README, Quality)."""
     return tuple(round(self.margin * side / self.image_size) for side in self.scale_sizes())
 
   def steps_per_scale(self) -> tuple[int, ...]:
