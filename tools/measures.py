@@ -41,3 +41,27 @@ def interior_step(result: np.ndarray, content: np.ndarray, width: int = 2, lines
     for row in np.linspace(3 * width, plane.shape[0] - 3 * width, lines // 2).astype(int):
       steps.append(abs(plane[row:row + width].mean() - plane[row + width:row + 3 * width].mean()))
   return float(np.mean(steps))
+
+
+def grid_strength(result: np.ndarray, period: int = 4, tile: int = 64) -> float:
+  """The amplitude, in grey levels, of a pattern that repeats every `period` pixels
+  from the top-left corner: the feed-forward network's stride (its hatching).
+
+  In each `tile` x `tile` block: the grey picture minus its local mean, averaged
+  over the pixels of each of the period x period positions in the grid; the RMS
+  of those means about their mean. Texture that does not follow the grid
+  averages out (to its own RMS / (tile / period), the measure's floor: about
+  1 grey level in a strongly painted picture). The median over the blocks.
+  """
+  grey = np.asarray(result, np.float64) @ np.array([0.299, 0.587, 0.114])
+  k = period + 1
+  padded = np.pad(grey, k // 2, mode="reflect")
+  local = np.lib.stride_tricks.sliding_window_view(padded, (k, k)).mean(axis=(-1, -2))
+  detail = grey - local
+  amplitudes = []
+  for y in range(0, grey.shape[0] - tile + 1, tile):
+    for x in range(0, grey.shape[1] - tile + 1, tile):
+      block = detail[y:y + tile, x:x + tile]
+      means = block.reshape(tile // period, period, tile // period, period).mean(axis=(0, 2))
+      amplitudes.append(np.sqrt(np.mean((means - means.mean()) ** 2)))
+  return float(np.median(amplitudes))

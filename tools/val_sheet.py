@@ -82,10 +82,12 @@ def main(argv):
     distances = feedforward.distances(
         _JUDGE_PYTHON.value, style, [stem + s for s in (".network.png", ".quality.png",
                                                          ".peer.png")])
+    peer = images.load_image(stem + ".peer.png")
     bands.append((measures.border_step(ours, photo), measures.border_step(quality, photo),
-                  measures.interior_step(ours, photo)))
+                  measures.interior_step(ours, photo),
+                  *(measures.grid_strength(p) for p in (ours, quality, peer))))
     rows.append((name, network_s, quality_s, peer_s, *distances))
-    pictures += [photo, ours, quality, images.load_image(stem + ".peer.png")]
+    pictures += [photo, ours, quality, peer]
     labels += ["photo", "network", "quality preset", "feed-forward peer"]
     print(name, [f"{v:.4f}" for v in distances], flush=True)
   lines = [f"Model {_MODEL.value} ({painter.style}), {_SIZE.value} px. Style distance: cosine "
@@ -96,18 +98,26 @@ def main(argv):
            "network and of the quality preset, and the network's step across lines inside "
            "the picture, where no band can be. A photo with a frame of its own (the Kodak "
            "ones have 2-3 grey pixels) gives both a step.", "",
+           "Grid: the amplitude of a pattern repeating every 4 pixels, the network's "
+           "stride (tools/measures.py, grid_strength, grey levels), of the network, the "
+           "quality preset and the peer; the preset has no grid, so its value is the "
+           "measure's floor for that picture.", "",
            "| photo | network s | quality s | peer s | network | quality | peer | band | "
-           "quality band | inside |",
-           "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+           "quality band | inside | grid | quality grid | peer grid |",
+           "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
+           "| ---: |"]
   lines += [f"| {r[0]} | {r[1]:.2f} | {r[2]:.0f} | {r[3]:.1f} | {r[4]:.4f} | {r[5]:.4f} |"
-            f" {r[6]:.4f} | {b[0]:.1f} | {b[1]:.1f} | {b[2]:.1f} |" for r, b in zip(rows, bands)]
+            f" {r[6]:.4f} | {b[0]:.1f} | {b[1]:.1f} | {b[2]:.1f} | {b[3]:.1f} | {b[4]:.1f} |"
+            f" {b[5]:.1f} |" for r, b in zip(rows, bands)]
   wins = sum(r[4] <= r[6] for r in rows)
   median = lambda i: np.median([r[i] for r in rows])
   lines += ["", f"Network no farther than the peer on {wins} of {len(rows)}; median distance "
             f"network {median(4):.4f}, quality preset {median(5):.4f}, peer {median(6):.4f}. "
             f"Band: median {np.median([b[0] for b in bands]):.1f} (quality preset "
             f"{np.median([b[1] for b in bands]):.1f}); inside the picture "
-            f"{np.median([b[2] for b in bands]):.1f}."]
+            f"{np.median([b[2] for b in bands]):.1f}. Grid: median {np.median([b[3] for b in bands]):.1f} "
+            f"(quality preset {np.median([b[4] for b in bands]):.1f}, peer "
+            f"{np.median([b[5] for b in bands]):.1f})."]
   with open(os.path.join(_OUT_DIR.value, "table.md"), "w", encoding="utf-8") as f:
     f.write("\n".join(lines) + "\n")
   print("\n".join(lines))
