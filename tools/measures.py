@@ -8,6 +8,11 @@ import numpy as np
 EDGES = ("top", "bottom", "left", "right")
 
 
+def _grey(picture: np.ndarray) -> np.ndarray:
+  """Luma (ITU-R BT.601) of an RGB [H, W, 3] picture, float64 [H, W]."""
+  return np.asarray(picture, np.float64) @ np.array([0.299, 0.587, 0.114])
+
+
 def border_steps(result: np.ndarray, content: np.ndarray, width: int = 2) -> dict:
   """How much more the stylisation lightened (or darkened) each edge, in grey levels.
 
@@ -17,8 +22,7 @@ def border_steps(result: np.ndarray, content: np.ndarray, width: int = 2) -> dic
   content hardly does, since it is the change from the photo that is measured.
   `result` and `content` are RGB [H, W, 3] of the same size.
   """
-  luma = np.array([0.299, 0.587, 0.114])
-  change = np.asarray(result, np.float64) @ luma - np.asarray(content, np.float64) @ luma
+  change = _grey(result) - _grey(content)
   steps = {}
   for name, edge in zip(EDGES, (change, change[::-1], change.T, change.T[::-1])):
     steps[name] = float(edge[:width].mean() - edge[width:3 * width].mean())
@@ -34,8 +38,7 @@ def interior_step(result: np.ndarray, content: np.ndarray, width: int = 2, lines
   """The same jump as `border_steps`, but across lines inside the picture, where no
   band can be: the mean of its absolute value over `lines` rows and columns spread
   through the picture. A border step near this is texture, not a band."""
-  luma = np.array([0.299, 0.587, 0.114])
-  change = np.asarray(result, np.float64) @ luma - np.asarray(content, np.float64) @ luma
+  change = _grey(result) - _grey(content)
   steps = []
   for plane in (change, change.T):
     for row in np.linspace(3 * width, plane.shape[0] - 3 * width, lines // 2).astype(int):
@@ -53,7 +56,7 @@ def grid_strength(result: np.ndarray, period: int = 4, tile: int = 64) -> float:
   averages out (to its own RMS / (tile / period), the measure's floor: about
   1 grey level in a strongly painted picture). The median over the blocks.
   """
-  grey = np.asarray(result, np.float64) @ np.array([0.299, 0.587, 0.114])
+  grey = _grey(result)
   k = period + 1
   padded = np.pad(grey, k // 2, mode="reflect")
   local = np.lib.stride_tricks.sliding_window_view(padded, (k, k)).mean(axis=(-1, -2))

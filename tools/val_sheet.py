@@ -111,13 +111,12 @@ def main(argv):
             f" {b[5]:.1f} |" for r, b in zip(rows, bands)]
   wins = sum(r[4] <= r[6] for r in rows)
   median = lambda i: np.median([r[i] for r in rows])
+  band = lambda i: np.median([b[i] for b in bands])
   lines += ["", f"Network no farther than the peer on {wins} of {len(rows)}; median distance "
             f"network {median(4):.4f}, quality preset {median(5):.4f}, peer {median(6):.4f}. "
-            f"Band: median {np.median([b[0] for b in bands]):.1f} (quality preset "
-            f"{np.median([b[1] for b in bands]):.1f}); inside the picture "
-            f"{np.median([b[2] for b in bands]):.1f}. Grid: median {np.median([b[3] for b in bands]):.1f} "
-            f"(quality preset {np.median([b[4] for b in bands]):.1f}, peer "
-            f"{np.median([b[5] for b in bands]):.1f})."]
+            f"Band: median {band(0):.1f} (quality preset {band(1):.1f}); inside the picture "
+            f"{band(2):.1f}. Grid: median {band(3):.1f} (quality preset {band(4):.1f}, peer "
+            f"{band(5):.1f})."]
   with open(os.path.join(_OUT_DIR.value, "table.md"), "w", encoding="utf-8") as f:
     f.write("\n".join(lines) + "\n")
   print("\n".join(lines))
