@@ -25,7 +25,8 @@ def read_events(logdir):
   import tensorflow as tf
   events = {}
   for path in glob.glob(os.path.join(logdir, "events.out.tfevents.*")):
-    for event in tf.compat.v1.train.summary_iterator(path):
+    for record in tf.data.TFRecordDataset(path):
+      event = tf.compat.v1.Event.FromString(record.numpy())
       for value in event.summary.value:
         events.setdefault(value.tag, []).append((event.step, tf.make_ndarray(value.tensor)))
   return events

@@ -14,6 +14,7 @@ from PIL import Image
 
 from conftest import CONTENT, DATA, ROOT, STYLE, STYLE2, mean_abs_diff
 from test_cli import run_cli
+import training_log
 
 TRAIN = (sys.executable, "-m", "nst_tf.train_cli")
 # A tiny network and crops: a step takes a fraction of a second. No mirrored
@@ -184,7 +185,8 @@ def _start_training(args):
 def test_kill_and_the_same_command_resumes_and_ends_at_the_same_step(photo_folder, tmp_path):
   model = tmp_path / "model"
   args = [f"--style={STYLE}", f"--photos={photo_folder}", f"--model_dir={model}",
-          "--steps=40", "--checkpoint_every=10", "--log_every=10", *TINY]
+          "--steps=40", "--checkpoint_every=10", "--log_every=10", f"--previews={CONTENT}",
+          "--preview_every=20", *TINY]
   process = _start_training(args)
   deadline = time.time() + 240
   while time.time() < deadline and process.poll() is None:
@@ -202,6 +204,16 @@ def test_kill_and_the_same_command_resumes_and_ends_at_the_same_step(photo_folde
   assert steps and steps[0] > 10 and steps[-1] == 40, r.stderr  # Resumed, not restarted.
   assert json.load(open(model / "stylizer.json"))["steps_done"] == 40
   assert not (model / "backup").exists()  # Finished: nothing left to resume.
+
+  # TensorBoard, as tools/training_log.py reads it: the resumed run's steps
+  # (the killed one's may not have been flushed), the falling learning rate,
+  # and the held-out photo painted at its size.
+  scalars, pictures = training_log.read_events(str(model / "logs"))
+  assert {20, 30, 40} <= {step for step, _ in scalars["loss/total"]}
+  rates = dict(scalars["learning_rate"])
+  assert rates[40] < rates[20]
+  assert [step for step, _ in pictures["preview/0"]][-2:] == [20, 40]
+  assert pictures["preview/0"][-1][1].shape == (64, 96, 3)
 
   again = run_cli(*args, command=TRAIN)  # A finished model is not trained over.
   assert again.returncode == 1 and "already holds a finished model" in again.stderr

@@ -33,7 +33,8 @@ def read_events(logdir: str):
   scalars, pictures = collections.defaultdict(dict), collections.defaultdict(dict)
   for path in sorted(glob.glob(os.path.join(logdir, "**", "events.out.tfevents.*"),
                                recursive=True)):
-    for event in tf.compat.v1.train.summary_iterator(path):
+    for record in tf.data.TFRecordDataset(path):
+      event = tf.compat.v1.Event.FromString(record.numpy())
       for value in event.summary.value:
         tensor = tf.make_ndarray(value.tensor) if value.HasField("tensor") else None
         if value.tag.startswith("loss/") or value.tag == "learning_rate":
