@@ -13,8 +13,7 @@ import pytest
 from PIL import Image
 
 from conftest import CONTENT, DATA, ROOT, STYLE, STYLE2, mean_abs_diff
-from test_cli import run_cli
-import training_log
+from test_cli import read_events, run_cli
 
 TRAIN = (sys.executable, "-m", "nst_tf.train_cli")
 # A tiny network and crops: a step takes a fraction of a second. No mirrored
@@ -205,15 +204,15 @@ def test_kill_and_the_same_command_resumes_and_ends_at_the_same_step(photo_folde
   assert json.load(open(model / "stylizer.json"))["steps_done"] == 40
   assert not (model / "backup").exists()  # Finished: nothing left to resume.
 
-  # TensorBoard, as tools/training_log.py reads it: the resumed run's steps
-  # (the killed one's may not have been flushed), the falling learning rate,
-  # and the held-out photo painted at its size.
-  scalars, pictures = training_log.read_events(str(model / "logs"))
-  assert {20, 30, 40} <= {step for step, _ in scalars["loss/total"]}
-  rates = dict(scalars["learning_rate"])
+  # TensorBoard: the resumed run's steps (the killed one's may not have been
+  # flushed), the falling learning rate, and the held-out photo painted at its size.
+  events = read_events(str(model / "logs"))
+  assert {20, 30, 40} <= {step for step, _ in events["loss/total"]}
+  rates = {step: float(rate) for step, rate in events["learning_rate"]}
   assert rates[40] < rates[20]
-  assert [step for step, _ in pictures["preview/0"]][-2:] == [20, 40]
-  assert pictures["preview/0"][-1][1].shape == (64, 96, 3)
+  previews = sorted(events["preview/0"], key=lambda event: event[0])
+  assert [step for step, _ in previews][-2:] == [20, 40]
+  assert previews[-1][1][:2].tolist() == [b"96", b"64"]  # Width and height, then the PNG.
 
   again = run_cli(*args, command=TRAIN)  # A finished model is not trained over.
   assert again.returncode == 1 and "already holds a finished model" in again.stderr
