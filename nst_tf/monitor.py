@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import glob
 import os
 import sys
 import time
-from typing import Optional, TextIO
+from typing import Any, Optional, TextIO
 
 import tensorflow as tf
 
@@ -82,6 +83,35 @@ class TensorBoardLogger(Callback):
       with self.writer.as_default():
         self._image(step)
     self.writer.flush()
+
+
+def read_log(logdir: str) -> dict[str, list[tuple[int, Any]]]:
+  """Every summary in the TensorBoard event files under `logdir`, by tag.
+
+  Returns {tag: [(step, value)]} in step order: scalars as floats, images as
+  uint8 [H, W, C] arrays, text as str. A resumed run writes its steps again:
+  the last write wins.
+  """
+  log = {}
+  for path in sorted(glob.glob(os.path.join(logdir, "**", "events.out.tfevents.*"),
+                               recursive=True)):
+    for record in tf.data.TFRecordDataset(path):
+      event = tf.compat.v1.Event.FromString(record.numpy())
+      for value in event.summary.value:
+        log.setdefault(value.tag, {})[event.step] = _summary_value(value)
+  return {tag: sorted(steps.items()) for tag, steps in log.items()}
+
+
+def _summary_value(value) -> Any:
+  if not value.HasField("tensor"):  # TF1-style summaries.
+    return value.simple_value
+  tensor = tf.make_ndarray(value.tensor)
+  plugin = value.metadata.plugin_data.plugin_name
+  if plugin == "images":  # Width, height, then the encoded pictures.
+    return tf.io.decode_image(tensor[-1]).numpy()
+  if plugin == "text":
+    return tensor.item().decode("utf-8")
+  return float(tensor)
 
 
 class ImageSaver(Callback):

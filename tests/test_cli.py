@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 
 from conftest import CONTENT, ROOT, STYLE
+from nst_tf import monitor
 
 NST_TF = os.path.join(os.path.dirname(sys.executable), "nst-tf")
 SMALL = ["--image_size=64", "--weights=hed"]
@@ -18,18 +19,6 @@ def run_cli(*args, cwd=ROOT, command=(sys.executable, "-m", "nst_tf")):
   env = dict(os.environ, PYTHONPATH=ROOT)
   return subprocess.run(list(command) + list(args), cwd=cwd, env=env, capture_output=True,
                         text=True, timeout=300, stdin=subprocess.DEVNULL)
-
-
-def read_events(logdir):
-  """{tag: [(step, value or tensor)]} from the TensorBoard event files in logdir."""
-  import tensorflow as tf
-  events = {}
-  for path in glob.glob(os.path.join(logdir, "events.out.tfevents.*")):
-    for record in tf.data.TFRecordDataset(path):
-      event = tf.compat.v1.Event.FromString(record.numpy())
-      for value in event.summary.value:
-        events.setdefault(value.tag, []).append((event.step, tf.make_ndarray(value.tensor)))
-  return events
 
 
 def test_run_writes_image_progress_and_tensorboard(tmp_path):
@@ -47,12 +36,13 @@ def test_run_writes_image_progress_and_tensorboard(tmp_path):
   assert [line.split()[1] for line in progress] == ["3/6", "6/6"]
   assert "content" in progress[0] and "style" in progress[0] and "steps/s" in progress[0]
 
-  events = read_events(str(logdir))
-  assert {"loss/total", "loss/content", "loss/style", "loss/tv", "image", "settings"} <= set(events)
-  style = [float(v) for _, v in events["loss/style"]]
+  log = monitor.read_log(str(logdir))
+  assert {"loss/total", "loss/content", "loss/style", "loss/tv", "image", "settings"} <= set(log)
+  style = [value for _, value in log["loss/style"]]
   assert len(style) == 6 and style[-1] < style[0]
-  assert [step for step, _ in events["image"]] == [3, 6]
-  assert b"--style_weight=" in events["settings"][0][1].item()
+  assert [step for step, _ in log["image"]] == [3, 6]
+  assert log["image"][-1][1].shape == (43, 64, 3)
+  assert "--style_weight=" in log["settings"][0][1]
 
 
 def test_quiet_prints_nothing_of_ours(tmp_path):

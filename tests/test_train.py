@@ -13,7 +13,8 @@ import pytest
 from PIL import Image
 
 from conftest import CONTENT, DATA, ROOT, STYLE, STYLE2, mean_abs_diff
-from test_cli import read_events, run_cli
+from nst_tf import monitor
+from test_cli import run_cli
 
 TRAIN = (sys.executable, "-m", "nst_tf.train_cli")
 # A tiny network and crops: a step takes a fraction of a second. No mirrored
@@ -206,13 +207,12 @@ def test_kill_and_the_same_command_resumes_and_ends_at_the_same_step(photo_folde
 
   # TensorBoard: the resumed run's steps (the killed one's may not have been
   # flushed), the falling learning rate, and the held-out photo painted at its size.
-  events = read_events(str(model / "logs"))
-  assert {20, 30, 40} <= {step for step, _ in events["loss/total"]}
-  rates = {step: float(rate) for step, rate in events["learning_rate"]}
+  log = monitor.read_log(str(model / "logs"))
+  assert {20, 30, 40} <= {step for step, _ in log["loss/total"]}
+  rates = dict(log["learning_rate"])
   assert rates[40] < rates[20]
-  previews = sorted(events["preview/0"], key=lambda event: event[0])
-  assert [step for step, _ in previews][-2:] == [20, 40]
-  assert previews[-1][1][:2].tolist() == [b"96", b"64"]  # Width and height, then the PNG.
+  assert [step for step, _ in log["preview/0"]][-2:] == [20, 40]
+  assert log["preview/0"][-1][1].shape == (64, 96, 3)
 
   again = run_cli(*args, command=TRAIN)  # A finished model is not trained over.
   assert again.returncode == 1 and "already holds a finished model" in again.stderr

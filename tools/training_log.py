@@ -8,8 +8,6 @@ losses.csv and preview_N_stepS.png. Reads the event files with TensorFlow's
 own reader, so it needs no TensorBoard server and no plotting library.
 """
 
-import collections
-import glob
 import math
 import os
 
@@ -17,35 +15,14 @@ from absl import app
 from absl import flags
 import numpy as np
 from PIL import Image, ImageDraw
-import tensorflow as tf
 
-from nst_tf import images
+from nst_tf import images, monitor
 
 _LOGDIR = flags.DEFINE_string("logdir", None, "The run's TensorBoard folder.", required=True)
 _OUT_DIR = flags.DEFINE_string("out_dir", None, "Where the files go.", required=True)
 _PREVIEWS = flags.DEFINE_bool("previews", True, "Also write the preview pictures.")
 
 COLOURS = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189)]
-
-
-def read_events(logdir: str):
-  """Returns ({tag: [(step, value)]}, {tag: [(step, uint8 picture)]}) of every event file."""
-  scalars, pictures = collections.defaultdict(dict), collections.defaultdict(dict)
-  for path in sorted(glob.glob(os.path.join(logdir, "**", "events.out.tfevents.*"),
-                               recursive=True)):
-    for record in tf.data.TFRecordDataset(path):
-      event = tf.compat.v1.Event.FromString(record.numpy())
-      for value in event.summary.value:
-        tensor = tf.make_ndarray(value.tensor) if value.HasField("tensor") else None
-        if value.tag.startswith("loss/") or value.tag == "learning_rate":
-          # A resumed run writes its steps again: the last write wins.
-          scalars[value.tag][event.step] = float(tensor if tensor is not None
-                                                 else value.simple_value)
-        elif value.tag.startswith("preview/") and tensor is not None:
-          png = tensor[2] if tensor.ndim == 1 else tensor.flat[-1]
-          pictures[value.tag][event.step] = tf.io.decode_png(png).numpy()
-  ordered = lambda d: {tag: sorted(v.items()) for tag, v in d.items()}
-  return ordered(scalars), ordered(pictures)
 
 
 def draw_curve(curves: dict, size=(900, 500), margin=60) -> Image.Image:
@@ -77,9 +54,9 @@ def draw_curve(curves: dict, size=(900, 500), margin=60) -> Image.Image:
 
 def main(argv):
   del argv
-  scalars, pictures = read_events(_LOGDIR.value)
-  losses = {tag[len("loss/"):]: points for tag, points in scalars.items()
-            if tag.startswith("loss/")}
+  log = monitor.read_log(_LOGDIR.value)
+  losses = {tag[len("loss/"):]: points for tag, points in log.items() if tag.startswith("loss/")}
+  pictures = {tag: shots for tag, shots in log.items() if tag.startswith("preview/")}
   if not losses:
     raise app.UsageError(f"no loss scalars in {_LOGDIR.value}")
   os.makedirs(_OUT_DIR.value, exist_ok=True)
