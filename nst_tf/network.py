@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import keras
 from keras import layers, ops
+import numpy as np
 import tensorflow as tf
 
 # The network's stride: inputs are reflect-padded to a multiple of it.
@@ -168,6 +169,52 @@ def returning_tanh(x):
   return y, backward
 
 
+# Sides of CanvasNoise's two tiles: coprime, so their sum repeats only every
+# 97 x 101 = 9797 pixels.
+NOISE_TILES = (97, 101)
+
+
+@keras.saving.register_keras_serializable("nst_tf")
+class CanvasNoise(layers.Layer):
+  """Appends `channels` channels of fixed noise to [N, H, W, C]: a source of
+  fine texture that does not repeat with the network's stride.
+
+  Without it, a flat area is all the same to the network but for each pixel's
+  place among the 4 x 4 pixels one low-resolution feature covers: any texture
+  it paints there repeats every 4 pixels (the diagonal hatching of networks
+  trained without noise). The noise is the sum of two tiles of uniform noise
+  with coprime sides, made from `seed` by numpy's stable legacy generator (so
+  the same on every machine and in every export); training shifts the tiles
+  at random each step, so the network learns to use noise, not one pattern.
+  """
+
+  def __init__(self, channels: int, seed: int = 0, **kwargs):
+    super().__init__(**kwargs)
+    self.channels, self.seed = channels, seed
+    rng = np.random.RandomState(seed)
+    # Each in [-1, 1] / sqrt(2): their sum has the variance of uniform noise in [-1, 1].
+    half = 0.5 ** 0.5
+    self.tiles = [rng.uniform(-half, half, (side, side, channels)).astype(np.float32)
+                  for side in NOISE_TILES]
+
+  def call(self, x, training=False):
+    shape = ops.shape(x)
+    noise = 0.0
+    for tile in self.tiles:
+      side = tile.shape[0]
+      tile = tf.constant(tile)
+      if training:
+        tile = tf.roll(tile, tf.random.uniform([2], 0, side, tf.int32), axis=[0, 1])
+      repeats = (shape[1] + side - 1) // side, (shape[2] + side - 1) // side
+      noise += ops.tile(tile, (repeats[0], repeats[1], 1))[:shape[1], :shape[2]]
+    noise = ops.broadcast_to(ops.cast(noise, x.dtype)[None],
+                             (shape[0], shape[1], shape[2], self.channels))
+    return ops.concatenate([x, noise], axis=-1)
+
+  def get_config(self):
+    return {**super().get_config(), "channels": self.channels, "seed": self.seed}
+
+
 def _conv(x, filters: int, kernel: int, name: str, dtype, stride: int = 1, relu: bool = True):
   x = ReflectPad(kernel // 2, name=f"{name}_pad", dtype=dtype)(x)
   x = layers.Conv2D(filters, kernel, strides=stride, padding="valid", name=name, dtype=dtype)(x)
@@ -175,14 +222,16 @@ def _conv(x, filters: int, kernel: int, name: str, dtype, stride: int = 1, relu:
   return layers.ReLU(name=f"{name}_relu", dtype=dtype)(x) if relu else x
 
 
-def build_stylizer(width: float = 0.5, residual_blocks: int = 5, dtype: str | None = None,
-                   name: str = "stylizer") -> keras.Model:
+def build_stylizer(width: float = 0.5, residual_blocks: int = 5, noise_channels: int = 0,
+                   dtype: str | None = None, name: str = "stylizer") -> keras.Model:
   """Builds the feed-forward style network.
 
   Args:
     width: channel multiplier of Johnson et al.'s network (1: 32, 64 and 128
       channels, 1.68M parameters; 0.5: 425k parameters, about 3x faster).
     residual_blocks: residual blocks at the lowest resolution (Johnson: 5).
+    noise_channels: channels of CanvasNoise joined to the last upsampled
+      features, the texture source of flat areas; 0: none (Johnson's network).
     dtype: Keras dtype policy of the convolutions, e.g. "mixed_bfloat16";
       None: the global policy. Normalisation statistics and the output are
       float32 always.
@@ -205,6 +254,8 @@ def build_stylizer(width: float = 0.5, residual_blocks: int = 5, dtype: str | No
     x = layers.Add(name=f"res{i + 1}", dtype=dtype)([x, y])
   for i, filters in enumerate((c2, c1)):
     x = Upsample(name=f"up{i + 1}_resize", dtype=dtype)(x)
+    if noise_channels and i == 1:
+      x = CanvasNoise(noise_channels, name="noise", dtype=dtype)(x)
     x = _conv(x, filters, 3, f"up{i + 1}", dtype)
   x = ReflectPad(4, name="out_pad", dtype=dtype)(x)
   x = RowsConv2D(3, 9, padding="valid", name="out", dtype=dtype)(x)

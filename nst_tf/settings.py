@@ -296,6 +296,9 @@ class TrainSettings(LossSettings):
   # sacrificing quality".
   width: float = 0.5
   residual_blocks: int = 5
+  # Channels of fixed noise the network paints flat areas' texture from
+  # (network.CanvasNoise); 0: none, and such networks hatch flat areas.
+  noise_channels: int = 0
   steps: int = 8000
   batch_size: int = 4
   crop_size: int = 256
@@ -325,6 +328,7 @@ class TrainSettings(LossSettings):
     check_number("margin", self.margin, 0, MIN_MIRROR)
     check_number("width", self.width, 0.0, 4.0, low_open=True)
     check_number("residual_blocks", self.residual_blocks, 0, 32)
+    check_number("noise_channels", self.noise_channels, 0, 64)
     check_number("steps", self.steps, 1, 10**8)
     check_number("batch_size", self.batch_size, 1, 4096)
     check_number("crop_size", self.crop_size, MIN_SIDE, 4096)

@@ -284,6 +284,15 @@ def train(settings: TrainSettings, style: images.ImageLike, sources: Sequence[st
     KeyboardInterrupt: after writing the model so far to `model_dir`.
   """
   _check_cadence(settings.steps, checkpoint_every)
+  if init_from:
+    source = stylizer.model_path(init_from)
+    theirs = stylizer.read_meta(source)
+    shape = lambda w, b, n: f"width {w}, {b} residual blocks and {n} noise channels"
+    mine = (settings.width, settings.residual_blocks, settings.noise_channels)
+    found = (theirs["width"], theirs["residual_blocks"], theirs.get("noise_channels", 0))
+    if found != mine:
+      raise StyleTransferError(
+          f"--init_from model has {shape(*found)}; this run asks for {shape(*mine)}")
   strategy = strategy or tf.distribute.get_strategy()
   replicas = strategy.num_replicas_in_sync
   if settings.batch_size % replicas:
@@ -309,7 +318,7 @@ def train(settings: TrainSettings, style: images.ImageLike, sources: Sequence[st
   settings = dataclasses.replace(
       settings, precision=features.resolve_precision(settings.precision, allow_float16=True))
   meta = {"width": settings.width, "residual_blocks": settings.residual_blocks,
-          "style": style_name, "steps": settings.steps, "image_size": settings.image_size,
+          "noise_channels": settings.noise_channels, "style": style_name, "steps": settings.steps, "image_size": settings.image_size,
           "settings": {f.name: getattr(settings, f.name) for f in dataclasses.fields(settings)},
           "photos": len(paths), "steps_done": 0, "format": 1}
   keras.utils.set_random_seed(settings.seed)  # The same weights on every worker.
@@ -318,14 +327,6 @@ def train(settings: TrainSettings, style: images.ImageLike, sources: Sequence[st
     style_targets = [loss.style_targets([painting]) for painting in paintings]
     net = stylizer.build(meta, features.dtype_policy(settings.precision))
     if init_from:
-      source = stylizer.model_path(init_from)
-      theirs = stylizer.read_meta(source)
-      if (theirs["width"], theirs["residual_blocks"]) != (settings.width,
-                                                          settings.residual_blocks):
-        raise StyleTransferError(
-            f"--init_from model has width {theirs['width']} and {theirs['residual_blocks']} "
-            f"residual blocks; this run asks for {settings.width} and "
-            f"{settings.residual_blocks}")
       net.load_weights(os.path.join(source, stylizer.WEIGHTS_FILE))
       meta["init_from"] = theirs.get("style", source)
     trainer = StyleTrainer(net, loss, style_targets, settings.margin)

@@ -55,6 +55,10 @@ TRAIN.define(flags.DEFINE_float, "width", _D.width,
              group=group)
 TRAIN.define(flags.DEFINE_integer, "residual_blocks", _D.residual_blocks,
              "Residual blocks of the network.", group=group)
+TRAIN.define(flags.DEFINE_integer, "noise_channels", _D.noise_channels,
+             "Channels of fixed noise the network paints the texture of flat areas from; "
+             "0: none (such networks hatch flat areas with a pattern of period 4).",
+             group=group)
 TRAIN.define(flags.DEFINE_integer, "margin", _D.margin,
              "The loss sees each painted crop inside a mirrored frame this many pixels wide "
              "(at most 16), so that the network learns no band along picture edges; 0: off.",
@@ -96,7 +100,8 @@ _PREVIEW_EVERY = TRAIN.define(flags.DEFINE_integer, "preview_every", 500,
                               lower_bound=1)
 
 _PLAIN = ("steps", "batch_size", "crop_size", "image_size", "scale_jitter", "width",
-          "residual_blocks", "learning_rate", "lr_final", "seed", "margin", "style_scales")
+          "residual_blocks", "noise_channels", "learning_rate", "lr_final", "seed", "margin",
+          "style_scales")
 
 
 def settings_from_flags(cmd: command.Command = TRAIN) -> TrainSettings:

@@ -16,14 +16,14 @@ from test_cli import run_cli
 EXPORT = (os.path.join(os.path.dirname(sys.executable), "nst-tf-export"),)
 
 
-def make_model(folder, width=0.25, residual_blocks=1, seed=0):
+def make_model(folder, width=0.25, residual_blocks=1, seed=0, noise_channels=0):
   """A model folder with an untrained network of random weights: it paints
   something that depends on every weight, which is all an export must keep."""
   import keras
   from nst_tf import stylizer
   keras.utils.set_random_seed(seed)
   meta = {"width": width, "residual_blocks": residual_blocks, "style": "random",
-          "steps": 0, "steps_done": 0, "format": 1}
+          "noise_channels": noise_channels, "steps": 0, "steps_done": 0, "format": 1}
   net = stylizer.build(meta, "float32")
   stylizer.save(str(folder), net, meta)
   return str(folder)
@@ -31,9 +31,10 @@ def make_model(folder, width=0.25, residual_blocks=1, seed=0):
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
-  """A random model, exported by the CLI with a float16 TFLite file."""
+  """A random model with noise channels, exported by the CLI with a float16
+  TFLite file (the int8 test below exports one without)."""
   root = tmp_path_factory.mktemp("deploy")
-  model = make_model(root / "model")
+  model = make_model(root / "model", noise_channels=2)
   r = run_cli(f"--model={model}", f"--export_dir={root / 'export'}", "--tflite",
               command=EXPORT)
   assert r.returncode == 0, r.stderr

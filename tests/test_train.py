@@ -52,6 +52,29 @@ def test_network_is_fully_convolutional_and_keeps_the_size():
   assert network.build_stylizer(width=0.5).count_params() == pytest.approx(425_000, rel=0.01)
 
 
+def test_noise_channels_end_the_stride_pattern_of_flat_areas():
+  import keras
+  from nst_tf import network
+  grey = np.full((1, 61, 83, 3), 128.0, np.float32)
+
+  def repeats_every_4(picture):  # Inside, away from the reflected border.
+    inner = picture[0, 8:-12, 8:-12]
+    return max(np.abs(picture[0, 12:-8, 8:-12] - inner).max(),
+               np.abs(picture[0, 8:-12, 12:-8] - inner).max()) < 0.01
+
+  for seed in range(3):
+    keras.utils.set_random_seed(seed)
+    plain = network.build_stylizer(width=0.25, residual_blocks=1)
+    noisy = network.build_stylizer(width=0.25, residual_blocks=1, noise_channels=2)
+    assert repeats_every_4(plain(grey).numpy())  # All it can paint on a flat area.
+    painted = noisy(grey).numpy()
+    assert painted.shape == grey.shape and not repeats_every_4(painted)
+    np.testing.assert_array_equal(painted, noisy(grey).numpy())  # Fixed outside training.
+    assert np.abs(noisy(grey, training=True).numpy() - painted).mean() > 0.1  # Shifted.
+    for shape in ((1, 17, 130, 3), (2, 37, 53, 3)):  # Any size, tiles repeated or cut.
+      assert noisy(np.zeros(shape, np.float32)).shape == shape
+
+
 def test_a_saturated_output_can_be_pulled_back_but_not_pushed_further():
   import tensorflow as tf
   from nst_tf import network
@@ -154,9 +177,9 @@ def test_training_lowers_the_loss_and_the_model_paints(photo_folder, tmp_path):
 
     def on_train_batch_end(self, batch, logs=None):
       self.totals.append(float(logs["total"]))
-  settings = TrainSettings(width=0.25, residual_blocks=1, crop_size=64, batch_size=2,
-                           image_size=96, weights="hed", steps=40, learning_rate=5e-3,
-                           precision="float32")
+  settings = TrainSettings(width=0.25, residual_blocks=1, noise_channels=2, crop_size=64,
+                           batch_size=2, image_size=96, weights="hed", steps=40,
+                           learning_rate=5e-3, precision="float32")
   losses = Losses()
   train.train(settings, STYLE, [str(photo_folder)], str(tmp_path / "m"), checkpoint_every=20,
               quiet=True, callbacks=[losses])
@@ -164,6 +187,7 @@ def test_training_lowers_the_loss_and_the_model_paints(photo_folder, tmp_path):
   assert np.mean(losses.totals[-5:]) < 0.7 * losses.totals[0]
   meta = json.load(open(tmp_path / "m" / "stylizer.json"))
   assert meta["steps_done"] == 40 and meta["style"] == "starry_night"
+  assert meta["noise_channels"] == 2
 
   import nst_tf
   painter = nst_tf.load_model(str(tmp_path / "m"), precision="float32")
@@ -186,7 +210,7 @@ def test_kill_and_the_same_command_resumes_and_ends_at_the_same_step(photo_folde
   model = tmp_path / "model"
   args = [f"--style={STYLE}", f"--photos={photo_folder}", f"--model_dir={model}",
           "--steps=40", "--checkpoint_every=10", "--log_every=10", f"--previews={CONTENT}",
-          "--preview_every=20", *TINY]
+          "--preview_every=20", "--noise_channels=2", *TINY]
   process = _start_training(args)
   deadline = time.time() + 240
   while time.time() < deadline and process.poll() is None:
@@ -252,6 +276,8 @@ TRAIN_REFUSED = {
     "nan weight": (["--style_weight=nan"], "finite"),
     "zero batch": (["--batch_size=0"], "batch_size must be at least 1"),
     "init from nothing": (["--init_from={tmp}/nothing"], "no trained model"),
+    "init from another shape": (["--init_from=starry_night"],
+                                "has width 0.5, 5 residual blocks and 0 noise channels"),
     "cache under a file": (["--cache={tmp}/junk/a.jpg/cache"], "cache folder"),
     "style scales past the crop": (["--style_scales=3"], "make 16 px of crop_size 64"),
 }
