@@ -318,7 +318,8 @@ def train(settings: TrainSettings, style: images.ImageLike, sources: Sequence[st
   settings = dataclasses.replace(
       settings, precision=features.resolve_precision(settings.precision, allow_float16=True))
   meta = {"width": settings.width, "residual_blocks": settings.residual_blocks,
-          "noise_channels": settings.noise_channels, "style": style_name, "steps": settings.steps, "image_size": settings.image_size,
+          "noise_channels": settings.noise_channels, "style": style_name,
+          "steps": settings.steps, "image_size": settings.image_size,
           "settings": {f.name: getattr(settings, f.name) for f in dataclasses.fields(settings)},
           "photos": len(paths), "steps_done": 0, "format": 1}
   keras.utils.set_random_seed(settings.seed)  # The same weights on every worker.
