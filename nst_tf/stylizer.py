@@ -77,7 +77,9 @@ def read_meta(model_dir: str) -> dict[str, Any]:
   try:
     with open(os.path.join(model_dir, META_FILE), encoding="utf-8") as f:
       meta = json.load(f)
-    int(meta["residual_blocks"]), float(meta["width"]), int(meta.get("noise_channels", 0))
+    int(meta["residual_blocks"]), float(meta["width"])  # Not a dict: TypeError.
+    meta.setdefault("noise_channels", 0)  # Models from before noise channels.
+    int(meta["noise_channels"])
     return meta
   except (OSError, ValueError, KeyError, TypeError) as e:
     raise StyleTransferError(f"cannot read model {model_dir}: {e}") from None
@@ -87,7 +89,7 @@ def build(meta: dict[str, Any], dtype: Optional[str] = None):
   """The Keras network of the shape `meta` describes, with fresh weights."""
   from nst_tf import network  # pylint: disable=g-import-not-at-top  # Loads TensorFlow.
   return network.build_stylizer(float(meta["width"]), int(meta["residual_blocks"]),
-                                int(meta.get("noise_channels", 0)), dtype=dtype)
+                                int(meta["noise_channels"]), dtype=dtype)
 
 
 # Smallest side the network takes: its 9x9 convolutions reflect 4 pixels.

@@ -289,7 +289,7 @@ def train(settings: TrainSettings, style: images.ImageLike, sources: Sequence[st
     theirs = stylizer.read_meta(source)
     shape = lambda w, b, n: f"width {w}, {b} residual blocks and {n} noise channels"
     mine = (settings.width, settings.residual_blocks, settings.noise_channels)
-    found = (theirs["width"], theirs["residual_blocks"], theirs.get("noise_channels", 0))
+    found = (theirs["width"], theirs["residual_blocks"], theirs["noise_channels"])
     if found != mine:
       raise StyleTransferError(
           f"--init_from model has {shape(*found)}; this run asks for {shape(*mine)}")
