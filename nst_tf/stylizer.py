@@ -92,6 +92,33 @@ def build(meta: dict[str, Any], dtype: Optional[str] = None):
                                 int(meta["noise_channels"]), dtype=dtype)
 
 
+def _load(net, model_dir: str) -> None:
+  try:
+    net.load_weights(os.path.join(model_dir, WEIGHTS_FILE))
+  except Exception as e:  # pylint: disable=broad-except  # h5py/keras raise many types.
+    raise StyleTransferError(
+        f"cannot load model weights from {model_dir}: {str(e).splitlines()[0]}") from None
+
+
+def load_weights(net, model_dir: str, meta: dict[str, Any]) -> None:
+  """Loads the weights of the model in `model_dir` (described by `meta`) into `net`.
+
+  `net` has the model's shape, or the same shape with noise channels where
+  the model has none: the weights that read the noise start at zero, so `net`
+  paints as the model does until training teaches it to use the noise.
+  """
+  source = build(meta)
+  _load(source, model_dir)
+  for layer in source.layers:
+    for mine, theirs in zip(net.get_layer(layer.name).weights, layer.weights):
+      value = theirs.numpy()
+      if tuple(mine.shape) != value.shape:  # up2's kernel: noise joins its inputs.
+        value = np.concatenate(
+            [value, np.zeros((*value.shape[:2], mine.shape[2] - value.shape[2],
+                              value.shape[3]), value.dtype)], axis=2)
+      mine.assign(value)
+
+
 # Smallest side the network takes: its 9x9 convolutions reflect 4 pixels.
 MIN_SIDE = 16
 # Peak memory of painting one picture, measured with tools/bench_deploy.py
@@ -136,11 +163,7 @@ class Stylizer:
     # Float16 is safe here: no gradients to underflow.
     self.precision = features.resolve_precision(precision, allow_float16=True)
     self.network = build(self.meta, features.dtype_policy(self.precision))
-    try:
-      self.network.load_weights(os.path.join(self.path, WEIGHTS_FILE))
-    except Exception as e:  # pylint: disable=broad-except  # h5py/keras raise many types.
-      raise StyleTransferError(
-          f"cannot load model weights from {self.path}: {str(e).splitlines()[0]}") from None
+    _load(self.network, self.path)
     # One trace for every size and batch.
     self._run = tf.function(lambda x: self.network(x, training=False),
                             input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)])

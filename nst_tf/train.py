@@ -268,7 +268,9 @@ def train(settings: TrainSettings, style: images.ImageLike, sources: Sequence[st
       `settings.steps`.
     logdir: TensorBoard logs (losses, learning rate, previews, settings).
     init_from: a trained model (folder or shipped name) to start from instead
-      of random weights: fine-tuning to a new style takes far fewer steps.
+      of random weights: fine-tuning to a new style takes far fewer steps. It
+      has the run's shape, or the same without noise channels (they are added,
+      their weights at zero: see stylizer.load_weights).
     checkpoint_every: steps between checkpoints; `settings.steps` must be a
       multiple of it.
     previews: held-out pictures to paint into TensorBoard every `preview_every` steps.
@@ -290,7 +292,8 @@ def train(settings: TrainSettings, style: images.ImageLike, sources: Sequence[st
     shape = lambda w, b, n: f"width {w}, {b} residual blocks and {n} noise channels"
     mine = (settings.width, settings.residual_blocks, settings.noise_channels)
     found = (theirs["width"], theirs["residual_blocks"], theirs["noise_channels"])
-    if found != mine:
+    # A model without noise can start a noise network (stylizer.load_weights).
+    if found != mine and found != (*mine[:2], 0):
       raise StyleTransferError(
           f"--init_from model has {shape(*found)}; this run asks for {shape(*mine)}")
   strategy = strategy or tf.distribute.get_strategy()
@@ -328,7 +331,7 @@ def train(settings: TrainSettings, style: images.ImageLike, sources: Sequence[st
     style_targets = [loss.style_targets([painting]) for painting in paintings]
     net = stylizer.build(meta, features.dtype_policy(settings.precision))
     if init_from:
-      net.load_weights(os.path.join(source, stylizer.WEIGHTS_FILE))
+      stylizer.load_weights(net, source, theirs)
       meta["init_from"] = theirs.get("style", source)
     trainer = StyleTrainer(net, loss, style_targets, settings.margin)
     optimizer = keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(

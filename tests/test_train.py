@@ -75,6 +75,25 @@ def test_noise_channels_end_the_stride_pattern_of_flat_areas():
       assert noisy(np.zeros(shape, np.float32)).shape == shape
 
 
+def test_a_model_without_noise_starts_a_noise_network_that_paints_the_same(tmp_path):
+  import keras
+  from nst_tf import stylizer
+  meta = {"width": 0.25, "residual_blocks": 1, "noise_channels": 0}
+  keras.utils.set_random_seed(1)
+  plain = stylizer.build(meta)
+  stylizer.save(str(tmp_path), plain, meta)
+  noisy = stylizer.build({**meta, "noise_channels": 3})
+  stylizer.load_weights(noisy, str(tmp_path), meta)
+  kernel = noisy.get_layer("up2").kernel.numpy()
+  assert kernel.shape[2] == plain.get_layer("up2").kernel.shape[2] + 3
+  assert not kernel[:, :, -3:].any()  # The weights that read the noise start at zero.
+  photo = np.random.default_rng(2).uniform(0, 255, (2, 45, 67, 3)).astype(np.float32)
+  want = plain(photo).numpy()
+  assert want.std() > 1.0
+  np.testing.assert_allclose(noisy(photo).numpy(), want, atol=1e-3)
+  np.testing.assert_allclose(noisy(photo, training=True).numpy(), want, atol=1e-3)
+
+
 def test_a_saturated_output_can_be_pulled_back_but_not_pushed_further():
   import tensorflow as tf
   from nst_tf import network
