@@ -270,7 +270,8 @@ def train(settings: TrainSettings, style: images.ImageLike, sources: Sequence[st
     init_from: a trained model (folder or shipped name) to start from instead
       of random weights: fine-tuning to a new style takes far fewer steps. It
       has the run's shape, or the same without noise channels (they are added,
-      their weights at zero: see stylizer.load_weights).
+      their weights at zero: see stylizer.load_weights). A run with no noise
+      channels from a model with some keeps the model's.
     checkpoint_every: steps between checkpoints; `settings.steps` must be a
       multiple of it.
     previews: held-out pictures to paint into TensorBoard every `preview_every` steps.
@@ -289,6 +290,10 @@ def train(settings: TrainSettings, style: images.ImageLike, sources: Sequence[st
   if init_from:
     source = stylizer.model_path(init_from)
     theirs = stylizer.read_meta(source)
+    if int(theirs["noise_channels"]) and not settings.noise_channels:
+      # Its noise cannot be taken away, so a run that asks for none keeps it.
+      settings = dataclasses.replace(settings, noise_channels=int(theirs["noise_channels"]))
+      log.info("%d noise channels, as in the --init_from model", settings.noise_channels)
     shape = lambda w, b, n: f"width {w}, {b} residual blocks and {n} noise channels"
     mine = (settings.width, settings.residual_blocks, settings.noise_channels)
     found = (theirs["width"], theirs["residual_blocks"], theirs["noise_channels"])

@@ -36,7 +36,8 @@ _INIT_FROM = TRAIN.define(
     flags.DEFINE_string, "init_from", None,
     "Start from a trained model (folder or shipped name) instead of random weights: "
     "fine-tuning to a new style takes far fewer steps. A model without noise channels "
-    "can start a run with --noise_channels (they start unused).", group="Inputs")
+    "can start a run with --noise_channels (they start unused); one with them keeps "
+    "its own number (another is refused).", group="Inputs")
 _PREVIEWS = TRAIN.define(
     flags.DEFINE_list, "previews", [],
     "Held-out photos painted into TensorBoard every --preview_every steps.", group="Inputs")

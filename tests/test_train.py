@@ -1,5 +1,6 @@
 """The feed-forward stylizer: its network, the photo pipeline, training, resume, and use."""
 
+import dataclasses
 import itertools
 import json
 import os
@@ -207,6 +208,12 @@ def test_training_lowers_the_loss_and_the_model_paints(photo_folder, tmp_path):
   meta = json.load(open(tmp_path / "m" / "stylizer.json"))
   assert meta["steps_done"] == 40 and meta["style"] == "starry_night"
   assert meta["noise_channels"] == 2
+  # A fine-tune that asks for no noise keeps the model's (it cannot drop it).
+  train.train(dataclasses.replace(settings, noise_channels=0, steps=4), STYLE,
+              [str(photo_folder)], str(tmp_path / "tuned"), init_from=str(tmp_path / "m"),
+              checkpoint_every=4, quiet=True)
+  tuned = json.load(open(tmp_path / "tuned" / "stylizer.json"))
+  assert tuned["noise_channels"] == 2 and tuned["steps_done"] == 4
 
   import nst_tf
   painter = nst_tf.load_model(str(tmp_path / "m"), precision="float32")
