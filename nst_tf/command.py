@@ -217,6 +217,7 @@ def import_tensorflow(verbose: bool = False) -> None:
   if verbose or "tensorflow" in sys.modules:
     importlib.import_module("tensorflow")
     return
+  os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # Its later C++ lines; a user's own wins.
   with caught_stderr():
     importlib.import_module("tensorflow")
     importlib.import_module("keras")

@@ -11,6 +11,10 @@ result on the same pair as a reference row. Times are ratios to the baseline
 measured in the same run, since absolute times differ between machines.
 """
 
+from nst_tf import command
+
+command.import_tensorflow()  # First, so that TensorFlow's C++ start-up lines stay hidden.
+
 import os
 import resource
 import subprocess

@@ -10,6 +10,10 @@ beside one optimisation step of a picture; nst-tf-beam with one and two
 DirectRunner workers. Writes saved_outputs/bench/deploy.md.
 """
 
+from nst_tf import command
+
+command.import_tensorflow()  # First, so that TensorFlow's C++ start-up lines stay hidden.
+
 import os
 import resource
 import shutil

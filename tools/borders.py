@@ -8,6 +8,10 @@ along the edge shows here; see measures.border_steps). Writes each picture and
 a table to --out_dir.
 """
 
+from nst_tf import command
+
+command.import_tensorflow()  # First, so that TensorFlow's C++ start-up lines stay hidden.
+
 import os
 import time
 

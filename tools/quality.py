@@ -10,6 +10,10 @@ distance of tools/feedforward.py. Writes each result to --out_dir, a table of
 the distances there, and a sheet: content, style, ours, feed-forward per row.
 """
 
+from nst_tf import command
+
+command.import_tensorflow()  # First, so that TensorFlow's C++ start-up lines stay hidden.
+
 import itertools
 import os
 import sys

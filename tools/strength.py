@@ -6,6 +6,10 @@ Writes each picture to saved_outputs/strength/ and the sheet (a row a pair:
 the photo, then one picture a strength) to saved_outputs/strength_sheet.png.
 """
 
+from nst_tf import command
+
+command.import_tensorflow()  # First, so that TensorFlow's C++ start-up lines stay hidden.
+
 import os
 
 from absl import app

@@ -8,6 +8,10 @@ losses.csv and preview_N_stepS.png. Reads the event files with TensorFlow's
 own reader, so it needs no TensorBoard server and no plotting library.
 """
 
+from nst_tf import command
+
+command.import_tensorflow()  # First, so that TensorFlow's C++ start-up lines stay hidden.
+
 import math
 import os
 

@@ -8,6 +8,10 @@ three ways, writes them to --out_dir with table.md, and a sheet (a row a
 photo: photo, trained network, quality preset, feed-forward peer).
 """
 
+from nst_tf import command
+
+command.import_tensorflow()  # First, so that TensorFlow's C++ start-up lines stay hidden.
+
 import os
 import sys
 import tempfile
