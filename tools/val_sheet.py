@@ -66,7 +66,7 @@ def main(argv):
       [f"--flagfile={os.path.join(samples.ROOT, 'flags', 'quality.flags')}",
        f"--weights={_WEIGHTS.value}", f"--image_size={_SIZE.value}"]))
   os.makedirs(_OUT_DIR.value, exist_ok=True)
-  rows, bands, pictures, labels = [], [], [], []
+  rows, measured, pictures, labels = [], [], [], []
   for name in sorted(os.listdir(_PHOTOS.value)):
     stem = os.path.join(_OUT_DIR.value, os.path.splitext(name)[0])
     photo = images.fit(images.load_image(os.path.join(_PHOTOS.value, name)), _SIZE.value)
@@ -87,9 +87,10 @@ def main(argv):
         _JUDGE_PYTHON.value, style, [stem + s for s in (".network.png", ".quality.png",
                                                          ".peer.png")])
     peer = images.load_image(stem + ".peer.png")
-    bands.append((measures.border_step(ours, photo), measures.border_step(quality, photo),
+    measured.append((measures.border_step(ours, photo), measures.border_step(quality, photo),
                   measures.interior_step(ours, photo),
-                  *(measures.grid_strength(p) for p in (ours, quality, peer))))
+                  *(measures.grid_strength(p) for p in (ours, quality, peer)),
+                  *(measures.edges_kept(p, photo) for p in (ours, quality, peer))))
     rows.append((name, network_s, quality_s, peer_s, *distances))
     pictures += [photo, ours, quality, peer]
     labels += ["photo", "network", "quality preset", "feed-forward peer"]
@@ -106,21 +107,25 @@ def main(argv):
            "stride (tools/measures.py, grid_strength, grey levels), of the network, the "
            "quality preset and the peer; the preset has no grid, so its value is the "
            "measure's floor for that picture.", "",
+           "Edges: how much of the photo's drawing each keeps (tools/measures.py, "
+           "edges_kept: the correlation of the photo's and the picture's edge strength; 1: "
+           "all of it, 0: none), of the network, the quality preset and the peer.", "",
            "| photo | network s | quality s | peer s | network | quality | peer | band | "
-           "quality band | inside | grid | quality grid | peer grid |",
-           "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
-           "| ---: |"]
+           "quality band | inside | grid | quality grid | peer grid | edges | quality edges "
+           "| peer edges |",
+           "| --- |" + " ---: |" * 15]
   lines += [f"| {r[0]} | {r[1]:.2f} | {r[2]:.0f} | {r[3]:.1f} | {r[4]:.4f} | {r[5]:.4f} |"
             f" {r[6]:.4f} | {b[0]:.1f} | {b[1]:.1f} | {b[2]:.1f} | {b[3]:.1f} | {b[4]:.1f} |"
-            f" {b[5]:.1f} |" for r, b in zip(rows, bands)]
+            f" {b[5]:.1f} | {b[6]:.2f} | {b[7]:.2f} | {b[8]:.2f} |" for r, b in zip(rows, measured)]
   wins = sum(r[4] <= r[6] for r in rows)
   median = lambda i: np.median([r[i] for r in rows])
-  band = lambda i: np.median([b[i] for b in bands])
+  middle = lambda i: np.median([b[i] for b in measured])
   lines += ["", f"Network no farther than the peer on {wins} of {len(rows)}; median distance "
             f"network {median(4):.4f}, quality preset {median(5):.4f}, peer {median(6):.4f}. "
-            f"Band: median {band(0):.1f} (quality preset {band(1):.1f}); inside the picture "
-            f"{band(2):.1f}. Grid: median {band(3):.1f} (quality preset {band(4):.1f}, peer "
-            f"{band(5):.1f})."]
+            f"Band: median {middle(0):.1f} (quality preset {middle(1):.1f}); inside the "
+            f"picture {middle(2):.1f}. Grid: median {middle(3):.1f} (quality preset "
+            f"{middle(4):.1f}, peer {middle(5):.1f}). Edges: median {middle(6):.2f} (quality "
+            f"preset {middle(7):.2f}, peer {middle(8):.2f})."]
   with open(os.path.join(_OUT_DIR.value, "table.md"), "w", encoding="utf-8") as f:
     f.write("\n".join(lines) + "\n")
   print("\n".join(lines))
