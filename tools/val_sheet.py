@@ -88,9 +88,9 @@ def main(argv):
                                                          ".peer.png")])
     peer = images.load_image(stem + ".peer.png")
     measured.append((measures.border_step(ours, photo), measures.border_step(quality, photo),
-                  measures.interior_step(ours, photo),
-                  *(measures.grid_strength(p) for p in (ours, quality, peer)),
-                  *(measures.edges_kept(p, photo) for p in (ours, quality, peer))))
+                     measures.interior_step(ours, photo),
+                     *(measures.grid_strength(p) for p in (ours, quality, peer)),
+                     *(measures.edges_kept(p, photo) for p in (ours, quality, peer))))
     rows.append((name, network_s, quality_s, peer_s, *distances))
     pictures += [photo, ours, quality, peer]
     labels += ["photo", "network", "quality preset", "feed-forward peer"]
