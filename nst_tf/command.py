@@ -167,9 +167,7 @@ def setup_logging(prog: str, quiet: bool, verbosity: int) -> None:
   logger.handlers[:] = [handler]
   logger.propagate = False
   logger.setLevel(logging.WARNING if quiet else logging.INFO)
-  if verbosity <= 0:
-    # TensorFlow's C++ start-up chatter; a user's own setting wins.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+  if verbosity <= 0:  # TensorFlow's C++ lines: see import_tensorflow.
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
     logging.getLogger("absl").setLevel(logging.ERROR)
     # Libraries that warn on the root logger (Apache Beam's optional-module notes).
@@ -214,10 +212,11 @@ def import_tensorflow(verbose: bool = False) -> None:
   hidden unless `verbose`: they are printed by C++ before any setting can
   silence them, so stderr itself is caught while it loads. A failed import
   shows everything it printed."""
+  if not verbose:  # Its C++ lines after start-up (and child processes'); a user's own wins.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
   if verbose or "tensorflow" in sys.modules:
     importlib.import_module("tensorflow")
     return
-  os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # Its later C++ lines; a user's own wins.
   with caught_stderr():
     importlib.import_module("tensorflow")
     importlib.import_module("keras")
