@@ -290,13 +290,14 @@ def train(settings: TrainSettings, style: images.ImageLike, sources: Sequence[st
   if init_from:
     source = stylizer.model_path(init_from)
     theirs = stylizer.read_meta(source)
-    if int(theirs["noise_channels"]) and not settings.noise_channels:
+    noise = int(theirs["noise_channels"])
+    if noise and not settings.noise_channels:
       # Its noise cannot be taken away, so a run that asks for none keeps it.
-      settings = dataclasses.replace(settings, noise_channels=int(theirs["noise_channels"]))
+      settings = dataclasses.replace(settings, noise_channels=noise)
       log.info("%d noise channels, as in the --init_from model", settings.noise_channels)
     shape = lambda w, b, n: f"width {w}, {b} residual blocks and {n} noise channels"
     mine = (settings.width, settings.residual_blocks, settings.noise_channels)
-    found = (theirs["width"], theirs["residual_blocks"], theirs["noise_channels"])
+    found = (theirs["width"], theirs["residual_blocks"], noise)
     # A model without noise can start a noise network (stylizer.load_weights).
     if found != mine and found != (*mine[:2], 0):
       raise StyleTransferError(
