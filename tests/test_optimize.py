@@ -220,6 +220,16 @@ def test_edges_kept_follows_the_photo_s_drawing_not_its_colours(seed):
   assert abs(alone) < 0.2 and 0.2 < over < 0.6, (alone, over)  # Measured: -0.00-0.10, 0.27-0.42.
 
 
+def test_shift_change_sees_a_pattern_that_stays_while_the_photo_moves():
+  photo = np.asarray(Image.open(CONTENT).convert("RGB").resize((96, 72)), np.float64)
+  cell = np.random.default_rng(0).uniform(-12, 12, (4, 4, 1))
+  hatch = lambda p: p + np.tile(cell, (p.shape[0] // 4 + 1, p.shape[1] // 4 + 1, 1))[
+      :p.shape[0], :p.shape[1]]
+  assert measures.shift_change(lambda p: 0.5 * p + 60, photo) < 1e-9  # Moves along.
+  # A pattern fixed to the canvas: about its own RMS (7 grey levels) times sqrt(2).
+  assert 5 < measures.shift_change(hatch, photo) < 15
+
+
 @pytest.mark.parametrize("seed", [0, 1])
 def test_grid_strength_finds_a_pattern_of_the_network_stride_in_texture(seed):
   rng = np.random.default_rng(seed)

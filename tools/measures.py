@@ -94,3 +94,28 @@ def edges_kept(result: np.ndarray, content: np.ndarray, sigma: float = 2.0) -> f
     gy, gx = np.gradient(_blur(_grey(picture), sigma))
     strengths.append(np.hypot(gx, gy).ravel())
   return float(np.corrcoef(*strengths)[0, 1])
+
+
+SHIFTS = ((0, 1), (1, 0), (2, 2), (1, 3))
+
+
+def shift_change(paint, photo: np.ndarray, shifts=SHIFTS, border: int = 16) -> float:
+  """How much a painter's picture changes, beyond moving along, when the photo
+  moves by a few pixels: RMS grey levels, the mean over `shifts` (down, across).
+
+  `paint` maps an RGB [H, W, 3] photo to a picture of its size. Texture tied
+  to a feed-forward network's stride (its hatching) stays where it is while
+  the photo moves; brush strokes painted from the photo move with it, so a
+  network that is 0 here shows no grid and pans without flicker. The
+  `border` pixels along the edges, painted from a reflected photo, are left out.
+  """
+  photo = np.asarray(photo, np.float32)
+  base = _grey(paint(photo))
+  changes = []
+  for down, across in shifts:
+    moved = _grey(paint(photo[down:, across:]))
+    height, width = moved.shape
+    after = moved[border:height - border, border:width - border]
+    before = base[down + border:down + height - border, across + border:across + width - border]
+    changes.append(np.sqrt(np.mean((before - after) ** 2)))
+  return float(np.mean(changes))

@@ -56,6 +56,22 @@ def _reference(path: str, make) -> float:
   return seconds
 
 
+def _peer_painter(stem: str, photo: np.ndarray, style: str, tmp: str):
+  """The peer as a function of a photo (for measures.shift_change): the photo
+  itself gives its picture at stem.peer.png; a moved one is painted into
+  stem.peer.HxW.png (kept for --reuse: each shift gives its own size)."""
+  def paint(moved: np.ndarray) -> np.ndarray:
+    if moved.shape == photo.shape:
+      return images.load_image(stem + ".peer.png")
+    path = f"{stem}.peer.{moved.shape[0]}x{moved.shape[1]}.png"
+    if not (_REUSE.value and os.path.exists(path)):
+      source = os.path.join(tmp, "moved.png")
+      images.save_image(source, images.to_uint8(moved))
+      feedforward.stylize(_JUDGE_PYTHON.value, source, style, path, _SIZE.value)
+    return images.load_image(path)
+  return paint
+
+
 def main(argv):
   del argv
   if not feedforward.has_stylizer(_JUDGE_PYTHON.value):
@@ -81,6 +97,8 @@ def main(argv):
           path, transfer.run(photo, style)))
       peer_s = _reference(stem + ".peer.png", lambda path: feedforward.stylize(
           _JUDGE_PYTHON.value, source, style, path, _SIZE.value))
+      moves = (measures.shift_change(painter, photo),
+               measures.shift_change(_peer_painter(stem, photo, style, tmp), photo))
     images.save_image(stem + ".network.png", ours)
     quality = images.load_image(stem + ".quality.png")
     distances = feedforward.distances(
@@ -90,7 +108,7 @@ def main(argv):
     measured.append((measures.border_step(ours, photo), measures.border_step(quality, photo),
                      measures.interior_step(ours, photo),
                      *(measures.grid_strength(p) for p in (ours, quality, peer)),
-                     *(measures.edges_kept(p, photo) for p in (ours, quality, peer))))
+                     *(measures.edges_kept(p, photo) for p in (ours, quality, peer)), *moves))
     rows.append((name, network_s, quality_s, peer_s, *distances))
     pictures += [photo, ours, quality, peer]
     labels += ["photo", "network", "quality preset", "feed-forward peer"]
@@ -110,13 +128,18 @@ def main(argv):
            "Edges: how much of the photo's drawing each keeps (tools/measures.py, "
            "edges_kept: the correlation of the photo's and the picture's edge strength; 1: "
            "all of it, 0: none), of the network, the quality preset and the peer.", "",
+           "Moves: how much the picture changes, beyond moving along, when the photo moves "
+           "by 1-3 pixels (tools/measures.py, shift_change, RMS grey levels), of the network "
+           "and the peer: texture tied to the stride stays put; 0 would pan without flicker.",
+           "",
            "| photo | network s | quality s | peer s | network | quality | peer | band | "
            "quality band | inside | grid | quality grid | peer grid | edges | quality edges "
-           "| peer edges |",
-           "| --- |" + " ---: |" * 15]
+           "| peer edges | moves | peer moves |",
+           "| --- |" + " ---: |" * 17]
   lines += [f"| {r[0]} | {r[1]:.2f} | {r[2]:.0f} | {r[3]:.1f} | {r[4]:.4f} | {r[5]:.4f} |"
             f" {r[6]:.4f} | {b[0]:.1f} | {b[1]:.1f} | {b[2]:.1f} | {b[3]:.1f} | {b[4]:.1f} |"
-            f" {b[5]:.1f} | {b[6]:.2f} | {b[7]:.2f} | {b[8]:.2f} |" for r, b in zip(rows, measured)]
+            f" {b[5]:.1f} | {b[6]:.2f} | {b[7]:.2f} | {b[8]:.2f} | {b[9]:.1f} | {b[10]:.1f} |"
+            for r, b in zip(rows, measured)]
   wins = sum(r[4] <= r[6] for r in rows)
   median = lambda i: np.median([r[i] for r in rows])
   middle = lambda i: np.median([b[i] for b in measured])
@@ -125,7 +148,8 @@ def main(argv):
             f"Band: median {middle(0):.1f} (quality preset {middle(1):.1f}); inside the "
             f"picture {middle(2):.1f}. Grid: median {middle(3):.1f} (quality preset "
             f"{middle(4):.1f}, peer {middle(5):.1f}). Edges: median {middle(6):.2f} (quality "
-            f"preset {middle(7):.2f}, peer {middle(8):.2f})."]
+            f"preset {middle(7):.2f}, peer {middle(8):.2f}). Moves: median {middle(9):.1f} "
+            f"(peer {middle(10):.1f})."]
   with open(os.path.join(_OUT_DIR.value, "table.md"), "w", encoding="utf-8") as f:
     f.write("\n".join(lines) + "\n")
   print("\n".join(lines))
