@@ -322,6 +322,12 @@ class TrainSettings(LossSettings):
   # averaged: strokes as large as those the optimiser lays down at its coarse
   # scales (Settings.scales), which a 256 px crop alone does not ask for.
   style_scales: int = 1
+  # Weight of the shift term: the painted crop should only move along when
+  # the photo moves by 1-3 pixels (StyleTrainer.shift_term). It is what
+  # keeps the network from texture tied to its stride (the hatching); it
+  # also steadies video. Noise channels (fixed to the canvas) do not move
+  # with the photo, so it works against their texture too.
+  shift_weight: float = 0.0
 
   def validate(self) -> None:
     super().validate()
@@ -334,6 +340,7 @@ class TrainSettings(LossSettings):
     check_number("crop_size", self.crop_size, MIN_SIDE, 4096)
     check_number("image_size", self.image_size, MIN_SIDE, MAX_SIDE)
     check_number("style_scales", self.style_scales, 1, 4)
+    check_number("shift_weight", self.shift_weight, 0.0, 1e6)
     for name in ("crop_size", "image_size"):
       smallest = getattr(self, name) // 2 ** (self.style_scales - 1)
       if smallest < MIN_SIDE:

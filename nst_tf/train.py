@@ -23,7 +23,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from nst_tf import distribute, features, images, monitor, objective, photos, stylizer
+from nst_tf import distribute, features, images, monitor, network, objective, photos, stylizer
 from nst_tf.errors import StyleTransferError
 from nst_tf.settings import TrainSettings
 
@@ -31,6 +31,9 @@ log = logging.getLogger("nst_tf")
 
 LOSS_NAMES = ("total", "content", "style", "tv")
 BACKUP = "backup"
+# The shift term ignores this many pixels along the crops' edges, where the
+# reflect padding paints differently whatever the shift.
+SHIFT_BORDER = 16
 
 
 class StyleTrainer(keras.Model):
@@ -44,17 +47,22 @@ class StyleTrainer(keras.Model):
       their size, and so on (see TrainSettings.style_scales).
     margin: the loss sees photos and paintings inside a mirrored frame this
       many pixels wide (see TrainSettings.margin).
+    shift_weight: weight of the shift term (see TrainSettings.shift_weight);
+      0: none.
   """
 
   def __init__(self, network: keras.Model, loss: objective.Objective,
-               style_targets: Sequence[dict], margin: int = 0, **kwargs):
+               style_targets: Sequence[dict], margin: int = 0, shift_weight: float = 0.0,
+               **kwargs):
     super().__init__(**kwargs)
     self.network = network
     self.loss_objective = loss
     self.margin = margin
+    self.shift_weight = shift_weight
     self.style_targets = [{n: tf.constant(t) for n, t in targets.items()}
                           for targets in style_targets]
-    self.trackers = {n: keras.metrics.Mean(name=n) for n in LOSS_NAMES}
+    names = LOSS_NAMES + (("shift",) if shift_weight else ())
+    self.trackers = {n: keras.metrics.Mean(name=n) for n in names}
 
   def call(self, photos, training=False):
     return self.network(photos, training=training)
@@ -81,12 +89,35 @@ class StyleTrainer(keras.Model):
     terms["total"] = terms["content"] + terms["style"] + terms["tv"]
     return terms
 
+  def shift_term(self, photos, painted):
+    """How much `painted` (the network's pictures of `photos`) changes, beyond
+    moving along, when the photos move by a random 1-3 pixels: the mean
+    squared difference in [0, 1] units, times shift_weight.
+
+    A network of stride 4 can paint texture tied to each pixel's place in
+    its 4 x 4 cell rather than to the photo (the hatching); such texture does
+    not move with the photo, and nothing else in the objective tells it from
+    brush strokes that do.
+    """
+    # One shift a step, of 0-3 pixels down and across, never none.
+    k = tf.random.uniform([], 1, network.STRIDE ** 2, tf.int32)
+    down, across = k // network.STRIDE, k % network.STRIDE
+    moved = self.network(photos[:, down:, across:], training=True)
+    size, b = tf.shape(moved)[1:3], SHIFT_BORDER
+    before = painted[:, down + b:down + size[0] - b, across + b:across + size[1] - b]
+    after = moved[:, b:size[0] - b, b:size[1] - b]
+    return self.shift_weight * tf.reduce_mean(tf.square((before - after) / 255.0))
+
   def train_step(self, data):
     # Each replica's loss is the mean over its share of the batch and the
     # optimiser sums the replicas' gradients: divided, they make the global mean.
     replicas = tf.distribute.get_replica_context().num_replicas_in_sync
     with tf.GradientTape() as tape:
-      terms = self.loss_terms(data, self.network(data, training=True))
+      painted = self.network(data, training=True)
+      terms = self.loss_terms(data, painted)
+      if self.shift_weight:
+        terms["shift"] = self.shift_term(data, painted)
+        terms["total"] += terms["shift"]
       # Float16 needs the loss scaled up; the optimiser scales the gradients back.
       loss = self.optimizer.scale_loss(terms["total"] / replicas)
     variables = self.network.trainable_variables
@@ -127,7 +158,7 @@ class StepCallback(keras.callbacks.Callback):
 
   def add_losses(self, logs) -> None:
     self._count += 1
-    for name in LOSS_NAMES:
+    for name in self.model.trackers:
       self._sums[name] = self._sums.get(name, 0.0) + float(logs[name])
 
   def mean_losses(self) -> dict[str, float]:
@@ -339,7 +370,7 @@ def train(settings: TrainSettings, style: images.ImageLike, sources: Sequence[st
     if init_from:
       stylizer.load_weights(net, source, theirs)
       meta["init_from"] = theirs.get("style", source)
-    trainer = StyleTrainer(net, loss, style_targets, settings.margin)
+    trainer = StyleTrainer(net, loss, style_targets, settings.margin, settings.shift_weight)
     optimizer = keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(
         settings.learning_rate, settings.steps, alpha=settings.lr_final))
     if settings.precision == "float16":

@@ -69,6 +69,11 @@ TRAIN.define(flags.DEFINE_integer, "style_scales", _D.style_scales,
              "Also match the style on the painted crops at 1/2, 1/4, ... of their size "
              "(against the painting sized alike): larger strokes, as the optimiser's coarse "
              "--scales lay down. 1: the crops' own size only.", group=group)
+TRAIN.define(flags.DEFINE_float, "shift_weight", _D.shift_weight,
+             "Weight of the shift term: the painting should only move along when the photo "
+             "moves by 1-3 pixels. Keeps the network from a hatching tied to its stride of "
+             "4 and steadies video; costs a second pass of the network. 0: off.",
+             group=group)
 TRAIN.define(flags.DEFINE_float, "learning_rate", _D.learning_rate,
              "Adam's learning rate.", group=group)
 TRAIN.define(flags.DEFINE_float, "lr_final", _D.lr_final,
@@ -102,8 +107,8 @@ _PREVIEW_EVERY = TRAIN.define(flags.DEFINE_integer, "preview_every", 500,
                               lower_bound=1)
 
 _PLAIN = ("steps", "batch_size", "crop_size", "image_size", "scale_jitter", "width",
-          "residual_blocks", "noise_channels", "learning_rate", "lr_final", "seed", "margin",
-          "style_scales")
+          "residual_blocks", "noise_channels", "learning_rate", "lr_final", "seed",
+          "margin", "style_scales", "shift_weight")
 
 
 def settings_from_flags(cmd: command.Command = TRAIN) -> TrainSettings:

@@ -378,6 +378,54 @@ def test_style_scales_average_the_style_term_over_halved_crops():
   assert TrainSettings(crop_size=64, style_scales=2).style_scales == 2
 
 
+def test_the_shift_term_sees_texture_tied_to_the_stride_not_texture_that_moves():
+  import keras
+  import tensorflow as tf
+  from nst_tf import train
+  rng = np.random.default_rng(0)
+  photos = tf.constant(rng.uniform(0, 255, (2, 72, 90, 3)).astype(np.float32))
+  cell = tf.constant(rng.uniform(-20, 20, (4, 4, 3)).astype(np.float32))
+
+  class Hatch(keras.layers.Layer):  # The photo with a pattern repeating every 4 pixels.
+    def call(self, x):
+      shape = tf.shape(x)
+      return x + tf.tile(cell, [shape[1] // 4 + 1, shape[2] // 4 + 1, 1])[:shape[1], :shape[2]]
+
+  class Smooth(keras.layers.Layer):  # A filter of the photo: it moves along.
+    def call(self, x):
+      return tf.nn.avg_pool2d(x, 3, 1, "SAME")
+
+  inputs = keras.Input((None, None, 3))
+  terms = {}
+  for name, layer in (("photo", None), ("smooth", Smooth()), ("hatch", Hatch())):
+    net = keras.Model(inputs, layer(inputs) if layer else inputs)
+    trainer = train.StyleTrainer(net, None, [], shift_weight=10.0)
+    terms[name] = [float(trainer.shift_term(photos, net(photos))) for _ in range(12)]
+  assert max(terms["photo"]) == 0.0 and max(terms["smooth"]) < 1e-9, terms
+  # Every shift of 1-3 pixels moves the photo against the hatching's cells.
+  assert min(terms["hatch"]) > 10.0 * 0.5 * (20 / 255) ** 2 / 3, terms
+
+
+def test_training_with_the_shift_term_paints_what_moves_with_the_photo(photo_folder, tmp_path):
+  import measures
+  import nst_tf
+  from nst_tf import train
+  from nst_tf.settings import TrainSettings
+  settings = TrainSettings(width=0.25, residual_blocks=1, crop_size=64, batch_size=2,
+                           image_size=96, weights="hed", steps=30, learning_rate=5e-3,
+                           precision="float32")
+  photo = np.asarray(Image.open(CONTENT).convert("RGB").resize((96, 72)))
+  change = {}
+  for weight in (0.0, 1000.0):
+    model = str(tmp_path / f"shift{weight:g}")
+    train.train(dataclasses.replace(settings, shift_weight=weight), STYLE,
+                [str(photo_folder)], model, checkpoint_every=30, quiet=True)
+    painter = nst_tf.load_model(model, precision="float32")
+    assert mean_abs_diff(painter(photo), photo) > 5  # It still paints.
+    change[weight] = measures.shift_change(painter, photo)
+  assert change[1000.0] < 0.7 * change[0.0], change
+
+
 def test_the_training_preset_parses():
   from nst_tf import train_cli
   preset = [f"--flagfile={ROOT}/flags/train.flags"]
