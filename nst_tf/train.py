@@ -31,9 +31,6 @@ log = logging.getLogger("nst_tf")
 
 LOSS_NAMES = ("total", "content", "style", "tv")
 BACKUP = "backup"
-# The shift term ignores this many pixels along the crops' edges, where the
-# reflect padding paints differently whatever the shift.
-SHIFT_BORDER = 16
 
 
 class StyleTrainer(keras.Model):
@@ -97,16 +94,18 @@ class StyleTrainer(keras.Model):
     A network of stride 4 can paint texture tied to each pixel's place in
     its 4 x 4 cell rather than to the photo (the hatching); such texture does
     not move with the photo, and nothing else in the objective tells it from
-    brush strokes that do.
+    brush strokes that do. The moved photos are the photos less 0-3 rows or
+    columns at each edge, never none at both the top and the left (which
+    moves them against the stride); their edges then lie inside the photos,
+    so a band along an edge counts too.
     """
-    # One shift a step, of 0-3 pixels down and across, never none.
     k = tf.random.uniform([], 1, network.STRIDE ** 2, tf.int32)
-    down, across = k // network.STRIDE, k % network.STRIDE
-    moved = self.network(photos[:, down:, across:], training=True)
-    size, b = tf.shape(moved)[1:3], SHIFT_BORDER
-    before = painted[:, down + b:down + size[0] - b, across + b:across + size[1] - b]
-    after = moved[:, b:size[0] - b, b:size[1] - b]
-    return self.shift_weight * tf.reduce_mean(tf.square((before - after) / 255.0))
+    top, left = k // network.STRIDE, k % network.STRIDE
+    bottom, right = tf.unstack(tf.random.uniform([2], 0, network.STRIDE, tf.int32))
+    height, width = tf.unstack(tf.shape(photos)[1:3])
+    region = (slice(None), slice(top, height - bottom), slice(left, width - right))
+    moved = self.network(photos[region], training=True)
+    return self.shift_weight * tf.reduce_mean(tf.square((painted[region] - moved) / 255.0))
 
   def train_step(self, data):
     # Each replica's loss is the mean over its share of the batch and the

@@ -378,7 +378,7 @@ def test_style_scales_average_the_style_term_over_halved_crops():
   assert TrainSettings(crop_size=64, style_scales=2).style_scales == 2
 
 
-def test_the_shift_term_sees_texture_tied_to_the_stride_not_texture_that_moves():
+def test_the_shift_term_sees_texture_tied_to_the_stride_or_edges_not_what_moves():
   import keras
   import tensorflow as tf
   from nst_tf import train
@@ -391,19 +391,24 @@ def test_the_shift_term_sees_texture_tied_to_the_stride_not_texture_that_moves()
       shape = tf.shape(x)
       return x + tf.tile(cell, [shape[1] // 4 + 1, shape[2] // 4 + 1, 1])[:shape[1], :shape[2]]
 
-  class Smooth(keras.layers.Layer):  # A filter of the photo: it moves along.
+  class Band(keras.layers.Layer):  # The photo lightened along its edges, 3 px wide.
     def call(self, x):
-      return tf.nn.avg_pool2d(x, 3, 1, "SAME")
+      inside = tf.pad(tf.ones_like(x[:, 3:-3, 3:-3]), [[0, 0], [3, 3], [3, 3], [0, 0]])
+      return x + 40.0 * (1.0 - inside)
 
   inputs = keras.Input((None, None, 3))
   terms = {}
-  for name, layer in (("photo", None), ("smooth", Smooth()), ("hatch", Hatch())):
+  for name, layer in (("photo", None), ("recoloured", keras.layers.Rescaling(0.5, 60.0)),
+                      ("hatch", Hatch()), ("band", Band())):
     net = keras.Model(inputs, layer(inputs) if layer else inputs)
     trainer = train.StyleTrainer(net, None, [], shift_weight=10.0)
-    terms[name] = [float(trainer.shift_term(photos, net(photos))) for _ in range(12)]
-  assert max(terms["photo"]) == 0.0 and max(terms["smooth"]) < 1e-9, terms
-  # Every shift of 1-3 pixels moves the photo against the hatching's cells.
+    terms[name] = [float(trainer.shift_term(photos, net(photos))) for _ in range(16)]
+  assert max(terms["photo"]) == 0.0 and max(terms["recoloured"]) < 1e-9, terms
+  # Every shift of 1-3 pixels moves the photo against the hatching's cells...
   assert min(terms["hatch"]) > 10.0 * 0.5 * (20 / 255) ** 2 / 3, terms
+  # ...and brings an edge of the moved photo inside the picture, where its
+  # band is not (at least 1 of 72 rows or 90 columns, 40 grey levels).
+  assert min(terms["band"]) > 10.0 * (40 / 255) ** 2 / 90 / 2, terms
 
 
 def test_training_with_the_shift_term_paints_what_moves_with_the_photo(photo_folder, tmp_path):
