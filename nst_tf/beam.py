@@ -111,7 +111,12 @@ def matching_files(pattern: str) -> list[str]:
     found = FileSystems.match([pattern])[0].metadata_list
   except Exception as e:  # pylint: disable=broad-except  # Each filesystem raises its own.
     raise StyleTransferError(f"cannot list {pattern}: {str(e).splitlines()[0]}") from None
-  return sorted(m.path for m in found)
+  paths = sorted(m.path for m in found)
+  for path in paths:
+    kind = "://" not in path and images.special_file(path)
+    if kind:  # Reading it would wait for a writer forever.
+      raise StyleTransferError(f"{pattern} matches {path}, which is {kind}, not a regular file")
+  return paths
 
 
 @dataclasses.dataclass

@@ -212,8 +212,10 @@ def import_tensorflow(verbose: bool = False) -> None:
   hidden unless `verbose`: they are printed by C++ before any setting can
   silence them, so stderr itself is caught while it loads. A failed import
   shows everything it printed."""
-  if not verbose:  # Its C++ lines after start-up (and child processes'); a user's own wins.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+  # Its C++ lines after start-up (and child processes'); a user's own level wins, but
+  # set and empty (as some shells and CI templates leave it) counts as unset.
+  if not verbose and not os.environ.get("TF_CPP_MIN_LOG_LEVEL"):
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
   if verbose or "tensorflow" in sys.modules:
     importlib.import_module("tensorflow")
     return

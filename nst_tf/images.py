@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 import tempfile
 from typing import Union
 
@@ -107,12 +108,35 @@ def _check_pixels(size: tuple[int, int], what: str, path: str) -> None:
         f"more than {MAX_PIXELS // 1_000_000} Mpx; scale it down first")
 
 
-def _open(path: str, what: str) -> Image.Image:
-  """PIL's lazy open (header only), with every failure as one StyleTransferError."""
+_SPECIAL_FILES = ((stat.S_ISFIFO, "a named pipe"), (stat.S_ISSOCK, "a socket"),
+                  (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
+
+
+def special_file(path: str) -> str:
+  """What `path` is if it exists and is neither a regular file nor a folder
+  ("a named pipe", ...), else "". Read from its stat: opening a named pipe
+  would wait for a writer forever."""
+  try:
+    mode = os.stat(path).st_mode
+  except OSError:
+    return ""
+  return next((kind for test, kind in _SPECIAL_FILES if test(mode)), "")
+
+
+def check_file(path: str, what: str = "image") -> None:
+  """Refuses `path` before anything opens it unless it is an existing regular file."""
+  kind = special_file(path)
+  if kind:
+    raise StyleTransferError(f"{what} is {kind}, not a regular file: {path}")
   if not os.path.exists(path):
     raise StyleTransferError(f"{what} not found: {path}")
   if os.path.isdir(path):
     raise StyleTransferError(f"{what} is a folder, not an image file: {path}")
+
+
+def _open(path: str, what: str) -> Image.Image:
+  """PIL's lazy open (header only), with every failure as one StyleTransferError."""
+  check_file(path, what)
   try:
     image = Image.open(path)
   except UnidentifiedImageError:

@@ -157,7 +157,7 @@ class StyleTransfer:
         checkpoint_every)
     first_scale, first_step, done = saver.progress() if saver else (0, 0, 0)
     if done:
-      log.info("resuming from step %d of %d (%s)", done, total, checkpoint_dir)
+      log.info("resuming at step %d of %d from %s", done, total, checkpoint_dir)
     image, state = None, None
     try:
       for scale, (size, steps) in enumerate(plan):

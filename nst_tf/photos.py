@@ -35,6 +35,9 @@ def list_photos(sources: Sequence[str]) -> list[str]:
   """
   found = []
   for source in sources:
+    kind = images.special_file(source)
+    if kind:
+      raise StyleTransferError(f"photos: {source} is {kind}, not a regular file or folder")
     if os.path.isdir(source):
       for folder, _, names in os.walk(source, followlinks=True):
         found += [os.path.join(folder, n) for n in names if n.lower().endswith(EXTENSIONS)]
@@ -45,6 +48,9 @@ def list_photos(sources: Sequence[str]) -> list[str]:
                 if os.path.isfile(p) and p.lower().endswith(EXTENSIONS)]
     else:
       raise StyleTransferError(f"photos not found: {source}")
+  if not found:
+    raise StyleTransferError(f"no photos in {', '.join(sources)} (searched "
+                             f"{', '.join(EXTENSIONS)} recursively)")
   return sorted(set(found))
 
 
@@ -54,14 +60,15 @@ class Skipped:
   def __init__(self):
     self._lock = threading.Lock()
     self.paths: set[str] = set()
-    self.first = ""  # The first one, with why: for a message.
+    self.reasons: list[str] = []  # The first few, with why: for messages.
 
   def add(self, path: str, reason: str, quiet: bool = False) -> None:
     """Counts `path`; logs it unless `quiet` (the up-front scan sums them up instead)."""
     with self._lock:
       if path not in self.paths:
         self.paths.add(path)
-        self.first = self.first or f"{path} ({reason})"
+        if len(self.reasons) < 3:
+          self.reasons.append(f"{path} ({reason})")
         if not quiet:
           log.warning("skipping unreadable photo %s (%s); %d skipped so far",
                       path, reason, len(self.paths))
@@ -69,11 +76,26 @@ class Skipped:
   def __len__(self):
     return len(self.paths)
 
+  def examples(self) -> str:
+    """The first few skipped photos with why, for a message."""
+    more = len(self.paths) - len(self.reasons)
+    return "; ".join(self.reasons) + (f"; and {more} more" if more > 0 else "")
+
+
+def _reason(error: Exception, path: str) -> str:
+  """Why a photo could not be read, in one line, without its path (messages name it)."""
+  text = (str(error).splitlines() or [""])[0].replace(f" '{path}'", "").replace(f" {path}", "")
+  return text or type(error).__name__
+
 
 def readable(paths: Sequence[str], skipped: Skipped) -> list[str]:
   """The paths whose headers PIL reads as images (cheap: no pixels are decoded)."""
   good = []
   for path in paths:
+    kind = images.special_file(path)
+    if kind:  # Never opened: a named pipe would wait for a writer forever.
+      skipped.add(path, f"{kind}, not a regular file", quiet=True)
+      continue
     try:
       with Image.open(path) as image:
         width, height = image.size
@@ -81,10 +103,10 @@ def readable(paths: Sequence[str], skipped: Skipped) -> list[str]:
         raise ValueError("empty image")
       good.append(path)
     except Exception as e:  # pylint: disable=broad-except  # PIL raises many types.
-      skipped.add(path, str(e).splitlines()[0] if str(e) else type(e).__name__, quiet=True)
+      skipped.add(path, _reason(e, path), quiet=True)
   if not good:
-    raise StyleTransferError(f"no readable photo among {len(paths)} files (the first: "
-                             f"{skipped.first})")
+    raise StyleTransferError(f"none of the {len(paths)} photos can be read: "
+                             f"{skipped.examples()}")
   return good
 
 
@@ -106,7 +128,7 @@ def _decoder(max_side: int, skipped: Skipped):
         pixels = images.fit(pixels, max_side)
       return images.to_uint8(pixels)
     except Exception as e:  # pylint: disable=broad-except  # PIL raises many types.
-      skipped.add(name, str(e).splitlines()[0] if str(e) else type(e).__name__)
+      skipped.add(name, _reason(e, name))
       return np.zeros((0, 0, 3), np.uint8)
   return decode
 

@@ -200,9 +200,9 @@ def test_sigterm_writes_the_image_so_far_and_sigkill_resumes(tmp_path):
   process.communicate()
   r = run_cli(*args, "--log_every=1")
   assert r.returncode == 0, r.stderr
-  resumed = [line for line in r.stderr.splitlines() if "resuming from step" in line]
+  resumed = [line for line in r.stderr.splitlines() if "resuming at step" in line]
   steps = [int(line.split()[1].split("/")[0]) for line in r.stderr.splitlines()
            if line.startswith("step ")]
   assert resumed and steps and steps[-1] == 80
-  start = int(resumed[0].split("resuming from step ")[1].split()[0])
+  start = int(resumed[0].split("resuming at step ")[1].split()[0])
   assert 2 <= start < 80 and steps == list(range(start + 1, 81))

@@ -15,10 +15,16 @@ NST_TF = os.path.join(os.path.dirname(sys.executable), "nst-tf")
 SMALL = ["--image_size=64", "--weights=hed"]
 
 
-def run_cli(*args, cwd=ROOT, command=(sys.executable, "-m", "nst_tf")):
-  env = dict(os.environ, PYTHONPATH=ROOT)
-  return subprocess.run(list(command) + list(args), cwd=cwd, env=env, capture_output=True,
-                        text=True, timeout=300, stdin=subprocess.DEVNULL)
+def run_cli(*args, cwd=ROOT, command=(sys.executable, "-m", "nst_tf"), timeout=300, env=None):
+  """Runs a CLI as a user would; `env` adds to (a value of None: removes from) the environment."""
+  environment = dict(os.environ, PYTHONPATH=ROOT)
+  for name, value in (env or {}).items():
+    environment.pop(name, None)
+    if value is not None:
+      environment[name] = value
+  return subprocess.run(list(command) + list(args), cwd=cwd, env=environment,
+                        capture_output=True, text=True, timeout=timeout,
+                        stdin=subprocess.DEVNULL)
 
 
 def test_run_writes_image_progress_and_tensorboard(tmp_path):
@@ -45,14 +51,28 @@ def test_run_writes_image_progress_and_tensorboard(tmp_path):
   assert "--style_weight=" in log["settings"][0][1]
 
 
-def test_quiet_prints_nothing_of_ours(tmp_path):
+# TF_CPP_MIN_LOG_LEVEL unset, or set but empty as some shells and CI templates leave
+# it: either way a quiet run prints nothing, not even TensorFlow's cuInit line.
+@pytest.mark.parametrize("level", [None, ""], ids=["unset", "empty"])
+@pytest.mark.parametrize("painter", ["optimiser", "network"])
+def test_quiet_prints_nothing_at_all(tmp_path, level, painter):
   out = tmp_path / "q.png"
-  r = run_cli(f"--content={CONTENT}", f"--style={STYLE}", f"--output={out}",
-              "--iterations=2", "--quiet", *SMALL)
+  how = ([f"--style={STYLE}", "--iterations=2"] if painter == "optimiser"
+         else ["--model=starry_night"])
+  r = run_cli(f"--content={CONTENT}", *how, f"--output={out}", "--quiet", *SMALL,
+              command=(NST_TF,), env={"TF_CPP_MIN_LOG_LEVEL": level})
   assert r.returncode == 0, r.stderr
   assert out.exists()
   assert r.stdout == ""
   assert r.stderr == ""  # Not even TensorFlow's start-up lines.
+
+
+def test_verbosity_shows_tensorflows_own_lines(tmp_path):
+  r = run_cli(f"--content={CONTENT}", "--model=starry_night", f"--output={tmp_path}/v.png",
+              "--quiet", "--verbosity=1", *SMALL, command=(NST_TF,),
+              env={"TF_CPP_MIN_LOG_LEVEL": ""})
+  assert r.returncode == 0, r.stderr
+  assert r.stderr.strip()  # TensorFlow's start-up (oneDNN, CUDA probing) lines.
 
 
 def test_help_lists_every_flag_in_groups_without_tensorflow():

@@ -4,6 +4,7 @@ an input."""
 
 import os
 import struct
+import sys
 import zlib
 
 import numpy as np
@@ -149,3 +150,81 @@ def test_a_loss_that_turns_nan_keeps_the_last_finite_image(hed_vgg16, small_imag
     transfer.run(content, style)
   assert stopped.value.step == 3
   assert stopped.value.result.dtype == np.uint8 and stopped.value.result.shape == (53, 80, 3)
+
+
+TRAIN = (sys.executable, "-m", "nst_tf.train_cli")
+BEAM = (sys.executable, "-m", "nst_tf.beam_cli")
+# A named pipe given as a picture: opening it would wait for a writer forever,
+# so each binary must refuse it from its stat. {fifo} is the pipe, {in} the
+# folder of odd files, {out} a new folder.
+SPECIAL = {
+    "content": ((sys.executable, "-m", "nst_tf"),
+                ["--content={fifo}", f"--style={STYLE}", "--output={out}/r.png", *FAST]),
+    "style": ((sys.executable, "-m", "nst_tf"),
+              [f"--content={CONTENT}", "--style={fifo}", "--output={out}/r.png", *FAST]),
+    "content for a network": ((sys.executable, "-m", "nst_tf"),
+                              ["--model={in}/model", "--content={fifo}", "--output={out}/r.png",
+                               "--quiet"]),
+    "training style": (TRAIN, ["--style={fifo}", "--photos={in}", "--model_dir={out}/m",
+                               "--steps=2", "--weights=hed", "--quiet"]),
+    "training photos": (TRAIN, [f"--style={STYLE}", "--photos={in}/start.png,{fifo}",
+                                "--model_dir={out}/m", "--steps=2", "--weights=hed",
+                                "--quiet"]),
+    "beam input": (BEAM, ["--input={fifo}", "--output={out}", "--model={in}/model", "--quiet"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(SPECIAL))
+def test_a_named_pipe_is_refused_before_it_is_opened(tmp_path, files, case):
+  if case == "beam input":
+    pytest.importorskip("apache_beam")
+  fifo = tmp_path / "pipe.jpg"
+  os.mkfifo(fifo)
+  command, flags_ = SPECIAL[case]
+  out = tmp_path / "out"
+  args = [a.format(fifo=fifo, out=out, **{"in": files}) for a in flags_]
+  # A hang is the failure: far longer than a refusal takes, even on a busy machine.
+  r = run_cli(*args, command=command, timeout=150)
+  lines = r.stderr.strip().splitlines()
+  assert r.returncode in (1, 2) and len(lines) == 1, r.stderr
+  assert "named pipe" in lines[0] and str(fifo) in lines[0], lines[0]
+  assert not out.exists() or not os.listdir(out)
+
+
+def test_special_files_are_refused_or_skipped_by_the_python_api(tmp_path):
+  import nst_tf
+  from nst_tf import photos
+  fifo = tmp_path / "pipe.png"
+  os.mkfifo(fifo)
+  Image.open(CONTENT).save(tmp_path / "photo.png")
+  with pytest.raises(nst_tf.StyleTransferError, match="is a named pipe, not a regular file"):
+    nst_tf.load_image(str(fifo))
+  with pytest.raises(nst_tf.StyleTransferError, match="is a named pipe"):
+    photos.list_photos([str(fifo)])
+  # Inside a folder it is one more file that cannot be read: skipped, and said why.
+  skipped = photos.Skipped()
+  assert photos.readable(photos.list_photos([str(tmp_path)]), skipped) == [
+      str(tmp_path / "photo.png")]
+  assert len(skipped) == 1 and "named pipe" in skipped.examples()
+  with pytest.raises(nst_tf.StyleTransferError, match="none of the 1 photos can be read: .*named"):
+    photos.readable([str(fifo)], photos.Skipped())
+
+
+def test_training_on_an_empty_or_unreadable_folder_says_what_it_searched(tmp_path):
+  empty = tmp_path / "empty"
+  empty.mkdir()
+  args = [f"--style={STYLE}", f"--model_dir={tmp_path}/m", "--steps=2", "--weights=hed"]
+  r = run_cli(*args, f"--photos={empty}", command=TRAIN)
+  lines = r.stderr.strip().splitlines()
+  assert r.returncode == 1 and len(lines) == 1, r.stderr
+  assert f"no photos in {empty} (searched .jpg, .jpeg, .png" in lines[0], lines[0]
+  assert "recursively" in lines[0]
+  junk = tmp_path / "junk"
+  junk.mkdir()
+  for i in range(5):
+    (junk / f"bad{i}.jpg").write_text("not a photo")
+  r = run_cli(*args, f"--photos={junk}", command=TRAIN)
+  lines = r.stderr.strip().splitlines()
+  assert r.returncode == 1 and len(lines) == 1, r.stderr
+  assert "none of the 5 photos can be read" in lines[0], lines[0]
+  assert lines[0].count("bad") == 3 and "and 2 more" in lines[0], lines[0]
