@@ -1,4 +1,4 @@
-"""Loss terms: content, style (Gram matrices) and total variation.
+"""Loss terms: content, style (Gram matrices), total variation and tone.
 
 Content and style are relative errors: each layer's squared error divided by
 the squared size of its target. They are then dimensionless, the same at any
@@ -66,6 +66,41 @@ def total_variation_loss(image: tf.Tensor) -> tf.Tensor:
   dy = image[:, 1:, :, :] - image[:, :-1, :, :]
   dx = image[:, :, 1:, :] - image[:, :, :-1, :]
   return tf.reduce_mean(tf.square(dy)) + tf.reduce_mean(tf.square(dx))
+
+
+_LUMA = (0.299, 0.587, 0.114)
+
+
+def gaussian_blur(image: tf.Tensor, sigma: float) -> tf.Tensor:
+  """Separable Gaussian blur of [N, H, W, 1], mirrored at the edges."""
+  radius = max(1, int(3 * sigma + 0.5))
+  taps = tf.exp(-0.5 * tf.square(tf.range(-radius, radius + 1, dtype=tf.float32) / sigma))
+  taps /= tf.reduce_sum(taps)
+  padded = tf.pad(image, [[0, 0], [radius, radius], [radius, radius], [0, 0]], "REFLECT")
+  rows = tf.nn.conv2d(padded, tf.reshape(taps, [-1, 1, 1, 1]), 1, "VALID")
+  return tf.nn.conv2d(rows, tf.reshape(taps, [1, -1, 1, 1]), 1, "VALID")
+
+
+def tone_loss(painted: tf.Tensor, photos: tf.Tensor, fraction: float = 1 / 40) -> tf.Tensor:
+  """1 - the correlation of the pictures' and the photos' luma, both blurred with
+  a Gaussian of sigma `fraction` of the long side; the mean over the batch.
+
+  It asks for the photo's large-scale light and dark (a face stays a face, a
+  dark background stays dark) and nothing else: it ignores brightness,
+  contrast, colour and every detail finer than the blur, which the style
+  term is free to repaint. 0 keeps them all, 1 none, 2 inverts them. Needs
+  the static size of [N, H, W, 3] pictures in [0, 255].
+  """
+  sigma = max(painted.shape[1:3]) * fraction
+  def blurred(pictures):
+    luma = tf.tensordot(tf.cast(pictures, tf.float32) / 255.0, tf.constant(_LUMA), 1)
+    smooth = gaussian_blur(luma[..., None], sigma)
+    return smooth - tf.reduce_mean(smooth, [1, 2, 3], keepdims=True)
+  a, b = blurred(painted), blurred(photos)
+  covariance = tf.reduce_sum(a * b, [1, 2, 3])
+  # The small floor keeps a flat photo (a crop of plain sky) from dividing by zero.
+  norms = tf.sqrt(tf.reduce_sum(a * a, [1, 2, 3]) * tf.reduce_sum(b * b, [1, 2, 3]) + 1e-6)
+  return tf.reduce_mean(1.0 - covariance / norms)
 
 
 def normalize_gradient(features: tf.Tensor, weight) -> tf.Tensor:

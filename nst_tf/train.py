@@ -23,7 +23,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from nst_tf import distribute, features, images, monitor, network, objective, photos, stylizer
+from nst_tf import (distribute, features, images, losses, monitor, network, objective, photos,
+                    stylizer)
 from nst_tf.errors import StyleTransferError
 from nst_tf.settings import TrainSettings
 
@@ -46,19 +47,22 @@ class StyleTrainer(keras.Model):
       many pixels wide (see TrainSettings.margin).
     shift_weight: weight of the shift term (see TrainSettings.shift_weight);
       0: none.
+    tone_weight: weight of the tone term (see losses.tone_loss); 0: none.
   """
 
   def __init__(self, network: keras.Model, loss: objective.Objective,
                style_targets: Sequence[dict], margin: int = 0, shift_weight: float = 0.0,
-               **kwargs):
+               tone_weight: float = 0.0, **kwargs):
     super().__init__(**kwargs)
     self.network = network
     self.loss_objective = loss
     self.margin = margin
     self.shift_weight = shift_weight
+    self.tone_weight = tone_weight
     self.style_targets = [{n: tf.constant(t) for n, t in targets.items()}
                           for targets in style_targets]
-    names = LOSS_NAMES + (("shift",) if shift_weight else ())
+    names = (LOSS_NAMES + (("shift",) if shift_weight else ())
+             + (("tone",) if tone_weight else ()))
     self.trackers = {n: keras.metrics.Mean(name=n) for n in names}
 
   def call(self, photos, training=False):
@@ -84,6 +88,9 @@ class StyleTrainer(keras.Model):
       styles.append(loss.style_term(loss.features(framed), targets))
     terms["style"] = tf.add_n(styles) / len(styles)
     terms["total"] = terms["content"] + terms["style"] + terms["tv"]
+    if self.tone_weight:
+      terms["tone"] = self.tone_weight * losses.tone_loss(painted, photos)
+      terms["total"] += terms["tone"]
     return terms
 
   def shift_term(self, photos, painted):
@@ -233,6 +240,27 @@ class TensorBoardLog(StepCallback):
     self.writer.flush()
 
 
+class Schedule(StepCallback):
+  """Ends training at step `total`, inside the last epoch when the checkpoint
+  cadence does not divide it (that epoch is shorter), and says where a
+  resumed run starts."""
+
+  def __init__(self, total: int, backup_dir: str, quiet: bool = False):
+    super().__init__()
+    self.total, self.backup_dir, self.quiet = total, backup_dir, quiet
+
+  def on_train_begin(self, logs=None):
+    # BackupAndRestore, earlier in the list, has set the epoch to start from.
+    epoch = getattr(self.model, "_initial_epoch", None) or 0
+    if epoch and not self.quiet:
+      log.info("resuming at step %d of %d from %s", epoch * self.params["steps"], self.total,
+               self.backup_dir)
+
+  def on_train_batch_end(self, batch, logs=None):
+    if self.step(batch) >= self.total:
+      self.model.stop_training = True
+
+
 class SaveModel(StepCallback):
   """Writes the network and its meta to the model folder at the end of every epoch
   (one checkpoint cadence), so the folder always holds the model so far;
@@ -272,13 +300,6 @@ def _style_images(style: images.ImageLike, settings: TrainSettings) -> list[tf.T
                                 settings.style_scale) for size in sizes]
 
 
-def _check_cadence(steps: int, every: int) -> None:
-  if every < 1 or steps % every:
-    raise StyleTransferError(
-        f"steps ({steps}) must be a multiple of checkpoint_every ({every}), so that a "
-        "resumed run ends at the same step")
-
-
 def train(settings: TrainSettings, style: images.ImageLike, sources: Sequence[str],
           model_dir: str, logdir: Optional[str] = None, init_from: Optional[str] = None,
           checkpoint_every: int = 200, log_every: int = 50, preview_every: int = 500,
@@ -302,8 +323,7 @@ def train(settings: TrainSettings, style: images.ImageLike, sources: Sequence[st
       has the run's shape, or the same without noise channels (they are added,
       their weights at zero: see stylizer.load_weights). A run with no noise
       channels from a model with some keeps the model's.
-    checkpoint_every: steps between checkpoints; `settings.steps` must be a
-      multiple of it.
+    checkpoint_every: steps between checkpoints (the last stretch may be shorter).
     previews: held-out pictures to paint into TensorBoard every `preview_every` steps.
     strategy: a tf.distribute strategy (see nst_tf.distribute.make_strategy):
       the batch of `settings.batch_size` is split across its replicas, the
@@ -316,7 +336,8 @@ def train(settings: TrainSettings, style: images.ImageLike, sources: Sequence[st
     StyleTransferError: bad input (no readable photo, a bad model folder, ...).
     KeyboardInterrupt: after writing the model so far to `model_dir`.
   """
-  _check_cadence(settings.steps, checkpoint_every)
+  if checkpoint_every < 1:
+    raise StyleTransferError(f"checkpoint_every must be at least 1, got {checkpoint_every}")
   if init_from:
     source = stylizer.model_path(init_from)
     theirs = stylizer.read_meta(source)
@@ -347,7 +368,7 @@ def train(settings: TrainSettings, style: images.ImageLike, sources: Sequence[st
   skipped = photos.Skipped()
   paths = photos.readable(photos.list_photos(sources), skipped)
   log.info("%d training photos%s", len(paths),
-           f" ({len(skipped)} unreadable, skipped; the first: {skipped.first})" if len(skipped)
+           f" ({len(skipped)} unreadable, skipped: {skipped.examples()})" if len(skipped)
            else "")
   style_name = os.path.splitext(os.path.basename(style))[0] if isinstance(style, str) else "style"
   paintings = _style_images(style, settings)
@@ -369,7 +390,8 @@ def train(settings: TrainSettings, style: images.ImageLike, sources: Sequence[st
     if init_from:
       stylizer.load_weights(net, source, theirs)
       meta["init_from"] = theirs.get("style", source)
-    trainer = StyleTrainer(net, loss, style_targets, settings.margin, settings.shift_weight)
+    trainer = StyleTrainer(net, loss, style_targets, settings.margin, settings.shift_weight,
+                           settings.tone_weight)
     optimizer = keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(
         settings.learning_rate, settings.steps, alpha=settings.lr_final))
     if settings.precision == "float16":
@@ -409,13 +431,13 @@ def train(settings: TrainSettings, style: images.ImageLike, sources: Sequence[st
     every.append(saver)
   # Every worker keeps its own backup (they hold the same state), so that all
   # of them resume from it; only the chief's sits where users look.
-  backup = keras.callbacks.BackupAndRestore(
-      os.path.join(model_dir, BACKUP if chief else f"{BACKUP}_{role}{index}"),
-      save_freq="epoch")
+  backup_dir = os.path.join(model_dir, BACKUP if chief else f"{BACKUP}_{role}{index}")
+  backup = keras.callbacks.BackupAndRestore(backup_dir, save_freq="epoch")
+  schedule = Schedule(settings.steps, backup_dir, quiet=quiet or not chief)
   try:
-    trainer.fit(data, epochs=settings.steps // checkpoint_every, shuffle=False,
+    trainer.fit(data, epochs=-(-settings.steps // checkpoint_every), shuffle=False,
                 steps_per_epoch=checkpoint_every, verbose=0,
-                callbacks=[backup, *every, *callbacks])
+                callbacks=[backup, schedule, *every, *callbacks])
   except KeyboardInterrupt:
     if chief:
       saver.save_now()

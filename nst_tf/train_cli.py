@@ -74,6 +74,10 @@ TRAIN.define(flags.DEFINE_float, "shift_weight", _D.shift_weight,
              "moves by 1-3 pixels. Keeps the network from a hatching tied to its stride of "
              "4 and steadies video; costs a second pass of the network. 0: off.",
              group=group)
+TRAIN.define(flags.DEFINE_float, "tone_weight", _D.tone_weight,
+             "Weight of the tone term: the painting keeps the photo's large-scale light and "
+             "dark (faces stay faces, dark backgrounds dark), whatever its colours. 0: off.",
+             group=group)
 TRAIN.define(flags.DEFINE_float, "learning_rate", _D.learning_rate,
              "Adam's learning rate.", group=group)
 TRAIN.define(flags.DEFINE_float, "lr_final", _D.lr_final,
@@ -96,7 +100,8 @@ _TPU = TRAIN.define(flags.DEFINE_string, "tpu", "",
 command.define_loss_flags(TRAIN, _D)
 _CHECKPOINT_EVERY = TRAIN.define(
     flags.DEFINE_integer, "checkpoint_every", 200,
-    "Steps between checkpoints; --steps must be a multiple of it.", group="Checkpoints")
+    "Steps between checkpoints (and saves of the model so far); a resumed run still ends "
+    "at --steps.", group="Checkpoints", lower_bound=1)
 _LOGDIR = TRAIN.define(flags.DEFINE_string, "logdir", None,
                        "TensorBoard log folder; default MODEL_DIR/logs.", group="Output")
 _LOG_EVERY = TRAIN.define(flags.DEFINE_integer, "log_every", 50,
@@ -108,7 +113,7 @@ _PREVIEW_EVERY = TRAIN.define(flags.DEFINE_integer, "preview_every", 500,
 
 _PLAIN = ("steps", "batch_size", "crop_size", "image_size", "scale_jitter", "width",
           "residual_blocks", "noise_channels", "learning_rate", "lr_final", "seed",
-          "margin", "style_scales", "shift_weight")
+          "margin", "style_scales", "shift_weight", "tone_weight")
 
 
 def settings_from_flags(cmd: command.Command = TRAIN) -> TrainSettings:
@@ -125,11 +130,7 @@ def _check():
   for name, holder in (("style", _STYLE), ("photos", _PHOTOS), ("model_dir", _MODEL_DIR)):
     if not holder.value:
       raise StyleTransferError(f"--{name} is required")
-  settings = settings_from_flags()
-  if _CHECKPOINT_EVERY.value < 1 or settings.steps % _CHECKPOINT_EVERY.value:
-    raise StyleTransferError(
-        f"--steps ({settings.steps}) must be a multiple of --checkpoint_every "
-        f"({_CHECKPOINT_EVERY.value}), so that a resumed run ends at the same step")
+  settings_from_flags()  # Checks every value.
 
 
 TRAIN.check(_check)

@@ -179,7 +179,7 @@ def test_no_readable_photo_is_one_clean_error(tmp_path):
   from nst_tf import photos
   from nst_tf.errors import StyleTransferError
   (tmp_path / "a.jpg").write_text("nope")
-  with pytest.raises(StyleTransferError, match="no readable photo among 1 files"):
+  with pytest.raises(StyleTransferError, match=r"none of the 1 photos can be read: .*a.jpg \("):
     photos.readable(photos.list_photos([str(tmp_path)]), photos.Skipped())
   with pytest.raises(StyleTransferError, match="photos not found"):
     photos.list_photos([str(tmp_path / "missing")])
@@ -232,36 +232,55 @@ def _start_training(args):
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+KILLED_AT = """
+import os, signal, sys
+import keras
+from nst_tf import train, train_cli
+
+class KillAt(keras.callbacks.Callback):
+  def on_epoch_begin(self, epoch, logs=None):
+    self.first = epoch * self.params["steps"]
+
+  def on_train_batch_end(self, batch, logs=None):
+    if self.first + batch + 1 == int(sys.argv[1]):
+      os.kill(os.getpid(), signal.SIGKILL)  # No chance to save anything.
+
+style, photos, model, preview = sys.argv[2:6]
+train.train(train_cli.settings_from_args(sys.argv[6:]), style, [photos], model,
+            logdir=os.path.join(model, "logs"), checkpoint_every=10, log_every=5,
+            preview_every=15, previews=[preview], callbacks=[KillAt()])
+"""
+
+
 def test_kill_and_the_same_command_resumes_and_ends_at_the_same_step(photo_folder, tmp_path):
+  # 35 steps with a checkpoint every 10: the last stretch is shorter.
   model = tmp_path / "model"
   args = [f"--style={STYLE}", f"--photos={photo_folder}", f"--model_dir={model}",
-          "--steps=40", "--checkpoint_every=10", "--log_every=10", f"--previews={CONTENT}",
-          "--preview_every=20", "--noise_channels=2", *TINY]
-  process = _start_training(args)
-  deadline = time.time() + 240
-  while time.time() < deadline and process.poll() is None:
-    if os.path.exists(model / "backup" / "training_metadata.json"):
-      break
-    time.sleep(0.2)
-  assert process.poll() is None, process.communicate()[1]
-  process.send_signal(signal.SIGKILL)  # No chance to save anything.
-  process.communicate()
+          "--steps=35", "--checkpoint_every=10", "--log_every=5", f"--previews={CONTENT}",
+          "--preview_every=15", "--noise_channels=2", "--tone_weight=1", *TINY]
+  killed = subprocess.run([sys.executable, "-c", KILLED_AT, "25", STYLE, str(photo_folder),
+                           str(model), CONTENT, *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300, env=dict(os.environ, PYTHONPATH=ROOT))
+  assert killed.returncode == -signal.SIGKILL, killed.stderr
+  assert json.load(open(model / "stylizer.json"))["steps_done"] == 20
 
   r = run_cli(*args, command=TRAIN)
   assert r.returncode == 0, r.stderr
+  assert f"resuming at step 20 of 35 from {model / 'backup'}" in r.stderr, r.stderr
   steps = [int(line.split()[1].split("/")[0]) for line in r.stderr.splitlines()
            if line.startswith("step ")]
-  assert steps and steps[0] > 10 and steps[-1] == 40, r.stderr  # Resumed, not restarted.
-  assert json.load(open(model / "stylizer.json"))["steps_done"] == 40
+  assert steps == [25, 30, 35], r.stderr  # Resumed at the last checkpoint, not restarted.
+  assert json.load(open(model / "stylizer.json"))["steps_done"] == 35
   assert not (model / "backup").exists()  # Finished: nothing left to resume.
 
-  # TensorBoard: the resumed run's steps (the killed one's may not have been
-  # flushed), the falling learning rate, and the held-out photo painted at its size.
+  # TensorBoard: the resumed run's steps, the falling learning rate, and the
+  # held-out photo painted at its size.
   log = monitor.read_log(str(model / "logs"))
-  assert {20, 30, 40} <= {step for step, _ in log["loss/total"]}
+  assert {25, 30, 35} <= {step for step, _ in log["loss/total"]}
+  assert {25, 30, 35} <= {step for step, _ in log["loss/tone"]}
   rates = dict(log["learning_rate"])
-  assert rates[40] < rates[20]
-  assert [step for step, _ in log["preview/0"]][-2:] == [20, 40]
+  assert rates[35] < rates[25]
+  assert [step for step, _ in log["preview/0"]][-1] == 30
   assert log["preview/0"][-1][1].shape == (64, 96, 3)
 
   again = run_cli(*args, command=TRAIN)  # A finished model is not trained over.
@@ -295,11 +314,12 @@ def test_sigterm_writes_the_model_so_far(photo_folder, tmp_path):
 
 TRAIN_REFUSED = {
     "no style": (["--style="], "--style is required"),
-    "steps not a multiple": (["--steps=30", "--checkpoint_every=20"], "must be a multiple"),
-    "no readable photo": (["--photos={tmp}/junk"], "no readable photo"),
+    "no checkpoints": (["--checkpoint_every=0"], "checkpoint_every"),
+    "no readable photo": (["--photos={tmp}/junk"], "none of the 1 photos can be read"),
     "missing photos": (["--photos={tmp}/nowhere"], "photos not found"),
     "style not an image": (["--style={tmp}/junk/a.jpg"], "style image is not an image"),
     "nan weight": (["--style_weight=nan"], "finite"),
+    "negative tone weight": (["--tone_weight=-1"], "tone_weight must be"),
     "zero batch": (["--batch_size=0"], "batch_size must be at least 1"),
     "init from nothing": (["--init_from={tmp}/nothing"], "no trained model"),
     "init from another shape": (["--init_from=starry_night"],

@@ -96,6 +96,22 @@ def edges_kept(result: np.ndarray, content: np.ndarray, sigma: float = 2.0) -> f
   return float(np.corrcoef(*strengths)[0, 1])
 
 
+def coarse_kept(result: np.ndarray, content: np.ndarray) -> float:
+  """How much of the photo's large-scale light and dark the result keeps: the
+  correlation (-1..1) of the two pictures' luma, each blurred with a Gaussian
+  of sigma (long side / 40).
+
+  1 keeps all of it, about 0 none (an erased face, a flat wash), below 0 it is
+  inverted (a dark stage painted white). Independent of VGG16, of colour and
+  of contrast. `result` and `content` are RGB [H, W, 3] of the same size.
+  """
+  sigma = max(result.shape[:2]) / 40
+  blurred = [_blur(_grey(picture), sigma).ravel() for picture in (result, content)]
+  if min(b.std() for b in blurred) == 0:  # A flat picture has no light and dark to keep.
+    return 0.0
+  return float(np.corrcoef(*blurred)[0, 1])
+
+
 SHIFTS = ((0, 1), (1, 0), (2, 2), (1, 3))
 
 
