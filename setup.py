@@ -1,8 +1,14 @@
+import re
+
 from setuptools import find_packages, setup
+
+# One version, in the package (nst_tf.__version__, `nst-tf --version`).
+VERSION = re.search(r'__version__ = "([^"]+)"',
+                    open("nst_tf/__init__.py", encoding="utf-8").read()).group(1)
 
 setup(
     name="nst-tf",
-    version="0.1.0",
+    version=VERSION,
     description="Neural style transfer with TensorFlow, Keras and a frozen VGG16",
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",

@@ -13,7 +13,7 @@ TensorFlow is needed (and the CLI can quiet TensorFlow's logging first).
 
 import importlib
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 _EXPORTS = {
     "stylize": "nst_tf.optimize",

@@ -66,7 +66,8 @@ class Command:
     self._validators.append(validator)
 
   def help_text(self) -> str:
-    lines = [self.doc.strip(), "", "Flags (--flagfile=FILE reads flags from a file):"]
+    lines = [self.doc.strip(), "", "Flags (--flagfile=FILE reads flags from a file; --version "
+             "prints the version):"]
     # The output flags every command has go last, after the command's own.
     groups = sorted(self.groups, key=lambda group: group[0] == "Output")
     for title, names in groups:
@@ -89,7 +90,11 @@ class Command:
     sys.exit(code)
 
   def parse(self, argv: Sequence[str]) -> None:
-    """Parses argv into this command's flags; --help prints and exits."""
+    """Parses argv into this command's flags; --help and --version print and exit."""
+    if "--version" in argv[1:]:
+      from nst_tf import __version__  # pylint: disable=g-import-not-at-top
+      print(f"{self.prog} {__version__}", flush=True)
+      sys.exit(0)
     if any(a in ("--help", "-h", "--helpfull", "-?") for a in argv[1:]):
       try:
         print(self.help_text(), flush=True)

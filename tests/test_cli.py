@@ -91,6 +91,14 @@ def test_help_lists_every_flag_in_groups_without_tensorflow():
   assert check.stdout.strip() == "False", check.stderr
 
 
+@pytest.mark.parametrize("module", ["nst_tf", "nst_tf.train_cli", "nst_tf.beam_cli"])
+def test_version_answers_at_once(module):
+  import nst_tf
+  r = run_cli("--version", command=(sys.executable, "-m", module))
+  assert r.returncode == 0 and r.stderr == ""
+  assert r.stdout.split()[-1] == nst_tf.__version__ == "0.2.0"
+
+
 def test_blend_and_original_colors_from_the_command_line(tmp_path):
   from conftest import STYLE2
   out = tmp_path / "blend.png"
