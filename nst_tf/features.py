@@ -138,10 +138,10 @@ def _gpu_compute_capability() -> Optional[tuple[int, int]]:
 def resolve_precision(precision: str, allow_float16: bool = False) -> str:
   """"auto" -> what this machine computes fastest without losing the picture.
 
-  CPUs: bfloat16 where native (measured on a 2-core AVX512_BF16 CPU: a step
-  takes 0.58x the float32 time at the same judged quality), else float32
-  (emulated bfloat16 is slower). GPUs, from NVIDIA's and TensorFlow's mixed
-  precision guides (not measured here: no GPU at hand): bfloat16 on Ampere and
+  CPUs: bfloat16 where native (AVX512_BF16 or AMX: a step takes about 0.6x
+  the float32 time at the same judged quality, docs/benchmarks.md), else
+  float32 (emulated bfloat16 is slower). GPUs, from NVIDIA's and TensorFlow's
+  mixed precision guides: bfloat16 on Ampere and
   newer (compute capability 8.0+); float16 on Volta and Turing (7.x) when the
   caller scales the loss (`allow_float16`, the trainer does), else float32.
   """

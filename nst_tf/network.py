@@ -81,10 +81,10 @@ class RowsConv2D(layers.Conv2D):
   """A stride-1, unpadded Conv2D computed as one 1xK convolution to K times the
   filters, whose K row results are shifted and summed.
 
-  oneDNN vectorises over output channels: the 9x9 convolution to 3 channels
-  took as long as one to 16 (32 ms at 512x341 in float32, 2 CPUs); as rows,
-  13 ms (5 in bfloat16). Same weights, same result up to float rounding; the
-  rows are summed in float32 whatever the compute precision.
+  oneDNN vectorises over output channels, so a plain convolution to 3
+  channels takes about as long as one to 16; as rows it is 2-3x faster
+  (docs/fast-stylizer.md). Same weights, same result up to float rounding;
+  the rows are summed in float32 whatever the compute precision.
   """
 
   def convolution_op(self, inputs, kernel):
@@ -107,9 +107,8 @@ class InstanceNormalization(layers.Layer):
 
   One fused batch-normalisation kernel (in training mode, so over the
   picture's own pixels) per call, statistics in float32 whatever the input:
-  5x faster at full resolution than Keras's GroupNormalization(groups=-1)
-  in float32, which takes six passes over the pixels (11.4 against 2.2 ms at
-  512x341x16, 2 CPUs), and the same result.
+  the same result as Keras's GroupNormalization(groups=-1), which makes six
+  passes over the pixels in float32, about 5x faster at full resolution.
   """
 
   def __init__(self, epsilon: float = 1e-5, **kwargs):

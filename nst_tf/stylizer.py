@@ -121,9 +121,8 @@ def load_weights(net, model_dir: str, meta: dict[str, Any]) -> None:
 
 # Smallest side the network takes: its 9x9 convolutions reflect 4 pixels.
 MIN_SIDE = 16
-# Peak memory of painting one picture, measured with tools/bench_deploy.py
-# --probe for the half-width network in bfloat16: 640 MiB at 512 px, 1.3 GiB
-# at 2048x1365, 3.3 GiB at 4096x2731, so about 250 bytes a pixel; twice that
+# Peak memory of painting one picture with the half-width network is about
+# 250 bytes a pixel in bfloat16 (tools/bench_deploy.py --probe); twice that
 # covers float32, and it grows with the width.
 BYTES_PER_PIXEL = 500
 BASE_BYTES = 700 * 2**20

