@@ -32,6 +32,7 @@ _EXPORTS = {
     "build_stylizer": "nst_tf.network",
     "load_model": "nst_tf.stylizer",
     "Stylizer": "nst_tf.stylizer",
+    "ModelFormat": "nst_tf.model_format",
     "train": "nst_tf.train",
 }
 

@@ -15,6 +15,7 @@ from absl import flags
 
 from nst_tf import command
 from nst_tf.errors import StyleTransferError
+from nst_tf.model_format import ModelFormat
 from nst_tf.settings import INITS, OPTIMIZERS, Settings, scale_plan
 
 log = logging.getLogger("nst_tf")
@@ -161,19 +162,12 @@ def content_paths(values: list[str]) -> tuple[list[str], bool]:
   for value in values:
     if os.path.isfile(value):
       paths.append(value)
-    elif os.path.isdir(value):
-      found = sorted(os.path.join(value, n) for n in os.listdir(value)
-                     if os.path.splitext(n)[1].lower() in images.FORMATS
-                     and os.path.isfile(os.path.join(value, n)))
+    elif os.path.isdir(value) or glob.has_magic(value):
+      found = images.find_images(value)
       if not found:
-        raise StyleTransferError(f"no images in folder {value}")
+        raise StyleTransferError(f"no images in folder {value}" if os.path.isdir(value)
+                                 else f"no content image matches {value}")
       paths += found
-      batch = True
-    elif glob.has_magic(value):
-      matches = sorted(p for p in glob.glob(value) if os.path.isfile(p))
-      if not matches:
-        raise StyleTransferError(f"no content image matches {value}")
-      paths += matches
       batch = True
     else:
       paths.append(value)  # Missing: the up-front check names it.
@@ -232,7 +226,7 @@ def _checked_inputs():
   contents, batch = content_paths(_CONTENT.value)
   outputs = output_paths(contents, _OUTPUT.value, batch)
   styles = [] if _MODEL.value else list(_STYLE.value)
-  width = _MODEL.value and float(stylizer.read_meta(stylizer.model_path(_MODEL.value))["width"])
+  width = _MODEL.value and ModelFormat.read(stylizer.model_path(_MODEL.value)).width
   style_shapes = [images.check_image(path, "style image") for path in styles]
   settings = None if _MODEL.value else settings_from_flags(NST_TF)
   for path in contents:

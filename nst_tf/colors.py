@@ -24,6 +24,22 @@ def keep_colors(stylized, content) -> tf.Tensor:
   return tf.clip_by_value(tf.tensordot(mixed, np.linalg.inv(_RGB_TO_YUV), 1), 0.0, 255.0)
 
 
+def blend(painted, photo, strength=1.0, original_colors=False) -> tf.Tensor:
+  """A network's picture with the paint-time options of `nst-tf --model`: blended
+  with the photo by `strength` (0: the photo, 1: the picture) and, with
+  `original_colors`, given the photo's colours.
+
+  `painted` and `photo` are float RGB [..., H, W, 3] in [0, 255], arrays or
+  tensors; `strength` and `original_colors` may be tensors (inside a graph,
+  where the export calls it).
+  """
+  photo = tf.cast(photo, tf.float32)
+  painted = photo + tf.cast(strength, tf.float32) * (tf.cast(painted, tf.float32) - photo)
+  if isinstance(original_colors, (tf.Tensor, tf.Variable)):
+    return tf.cond(original_colors, lambda: keep_colors(painted, photo), lambda: painted)
+  return keep_colors(painted, photo) if original_colors else painted
+
+
 def match_colors(image, palette) -> tf.Tensor:
   """`image` recoloured so that its RGB mean and covariance are those of `palette`.
 

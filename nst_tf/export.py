@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import shutil
-import tempfile
 from typing import Optional
 
 import tensorflow as tf
@@ -142,18 +140,8 @@ def _write(export_dir: str, write) -> None:
   export_dir = os.path.abspath(export_dir)
   if os.path.exists(export_dir) and (not os.path.isdir(export_dir) or os.listdir(export_dir)):
     raise StyleTransferError(f"export_dir exists and is not an empty folder: {export_dir}")
-  parent = os.path.dirname(export_dir)
-  try:
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=".nst-tf-export-", dir=parent)
-  except OSError as e:
-    raise StyleTransferError(f"cannot write to {parent}: {e.strerror or e}") from None
-  try:
-    write(tmp)
-    os.chmod(tmp, 0o777 & ~images.umask())  # mkdtemp makes 0700 folders.
-    os.replace(tmp, export_dir)
-  finally:
-    shutil.rmtree(tmp, ignore_errors=True)
+  images.check_folder(os.path.dirname(export_dir), what="export folder")
+  images.write_atomically(export_dir, write, folder=True)
 
 
 def export(settings: Settings, export_dir: str) -> None:
@@ -205,10 +193,8 @@ class StylizerModule(tf.Module):
     """As `stylize`, blended with the photo by `strength` (0-1), and with the
     photo's colours kept if `original_colors`, as `nst-tf --model` does."""
     photo = tf.cast(image, tf.float32)[None]
-    painted = self.network(photo, training=False)
-    painted = photo + tf.clip_by_value(strength, 0.0, 1.0) * (painted - photo)
-    painted = tf.cond(original_colors, lambda: colors.keep_colors(painted, photo),
-                      lambda: painted)
+    painted = colors.blend(self.network(photo, training=False), photo,
+                           tf.clip_by_value(strength, 0.0, 1.0), original_colors)
     return {"image": _to_uint8(painted)[0]}
 
 

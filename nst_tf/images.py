@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import glob
 import io
 import os
+import shutil
 import stat
 import tempfile
-from typing import Union
+from typing import Callable, Union
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -32,6 +34,26 @@ FORMATS = {
     ".tif": ("TIFF", {}),
     ".tiff": ("TIFF", {}),
 }
+
+
+# What a folder or a glob is searched for: every format PIL reads that photos come in.
+EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")
+
+
+def find_images(source: str, recursive: bool = False) -> list[str]:
+  """The image files, by extension, in a folder (and its subfolders if
+  `recursive`) or matching a glob pattern (where `recursive` lets ** match
+  folders), sorted. Special files are listed too, for their readers to refuse
+  or skip by name."""
+  if os.path.isdir(source):
+    if recursive:
+      found = [os.path.join(folder, n)
+               for folder, _, names in os.walk(source, followlinks=True) for n in names]
+    else:
+      found = [os.path.join(source, n) for n in os.listdir(source)]
+  else:
+    found = glob.glob(source, recursive=recursive)
+  return sorted(p for p in found if p.lower().endswith(EXTENSIONS) and not os.path.isdir(p))
 
 
 def rgb_array(image: Image.Image) -> np.ndarray:
@@ -258,22 +280,34 @@ def umask() -> int:
   return mask
 
 
-def save_image(path: str, image) -> None:
-  """Writes an image atomically (temporary file + rename); format from the extension.
+def write_atomically(path: str, write: Callable[[str], None], folder: bool = False) -> None:
+  """Runs `write(temporary)` on a temporary file (or, with `folder`, a new empty
+  folder) beside `path`, then renames it to `path`.
 
-  Readers never see a half-written file, and a failed write leaves any
-  existing file at `path` untouched.
+  Readers never see a half-written file, and a failed write leaves whatever
+  was at `path` untouched and nothing beside it. The result gets the usual
+  permissions (the umask's), not the temporary's private ones.
   """
-  fmt, options = image_format(path)
-  folder = os.path.dirname(os.path.abspath(path))
-  os.makedirs(folder, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(prefix=".nst-tf-", suffix=os.path.splitext(path)[1], dir=folder)
+  parent = os.path.dirname(os.path.abspath(path))
+  os.makedirs(parent, exist_ok=True)
+  if folder:
+    tmp = tempfile.mkdtemp(prefix=".nst-tf-", dir=parent)
+  else:
+    fd, tmp = tempfile.mkstemp(prefix=".nst-tf-", suffix=os.path.basename(path), dir=parent)
+    os.close(fd)
   try:
-    with os.fdopen(fd, "wb") as f:
-      Image.fromarray(to_uint8(image)).save(f, format=fmt, **options)
-    os.chmod(tmp, 0o666 & ~umask())  # mkstemp makes 0600 files.
+    write(tmp)
+    os.chmod(tmp, (0o777 if folder else 0o666) & ~umask())
     os.replace(tmp, path)
-  except BaseException:
-    if os.path.exists(tmp):
+  finally:
+    if folder:
+      shutil.rmtree(tmp, ignore_errors=True)
+    elif os.path.exists(tmp):
       os.unlink(tmp)
-    raise
+
+
+def save_image(path: str, image) -> None:
+  """Writes an image atomically (see `write_atomically`); format from the extension."""
+  fmt, options = image_format(path)
+  picture = Image.fromarray(to_uint8(image))
+  write_atomically(path, lambda tmp: picture.save(tmp, format=fmt, **options))

@@ -24,9 +24,6 @@ from nst_tf.errors import StyleTransferError
 
 log = logging.getLogger("nst_tf")
 
-EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")
-
-
 def list_photos(sources: Sequence[str]) -> list[str]:
   """The image files of folders (searched recursively), globs and files, sorted.
 
@@ -38,19 +35,15 @@ def list_photos(sources: Sequence[str]) -> list[str]:
     kind = images.special_file(source)
     if kind:
       raise StyleTransferError(f"photos: {source} is {kind}, not a regular file or folder")
-    if os.path.isdir(source):
-      for folder, _, names in os.walk(source, followlinks=True):
-        found += [os.path.join(folder, n) for n in names if n.lower().endswith(EXTENSIONS)]
-    elif os.path.isfile(source):
+    if os.path.isfile(source):
       found.append(source)
-    elif glob.has_magic(source):
-      found += [p for p in glob.glob(source, recursive=True)
-                if os.path.isfile(p) and p.lower().endswith(EXTENSIONS)]
+    elif os.path.isdir(source) or glob.has_magic(source):
+      found += images.find_images(source, recursive=True)
     else:
       raise StyleTransferError(f"photos not found: {source}")
   if not found:
     raise StyleTransferError(f"no photos in {', '.join(sources)} (searched "
-                             f"{', '.join(EXTENSIONS)} recursively)")
+                             f"{', '.join(images.EXTENSIONS)} recursively)")
   return sorted(set(found))
 
 

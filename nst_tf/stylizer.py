@@ -11,19 +11,17 @@ NAME alone:
 
 from __future__ import annotations
 
-import json
 import os
-import tempfile
-from typing import Any, Optional
+from typing import Optional
 
 import numpy as np
 
 from nst_tf import images, settings
 from nst_tf.errors import StyleTransferError
+from nst_tf.model_format import META_FILE, ModelFormat
 
 MODELS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "models")
 WEIGHTS_FILE = "stylizer.weights.h5"
-META_FILE = "stylizer.json"
 
 
 def shipped_models() -> list[str]:
@@ -46,50 +44,24 @@ def model_path(name_or_dir: str) -> str:
                            f"shipped models: {names}")
 
 
-def _write_atomically(path: str, write) -> None:
-  folder = os.path.dirname(os.path.abspath(path))
-  fd, tmp = tempfile.mkstemp(prefix=".nst-tf-", suffix=os.path.basename(path), dir=folder)
-  os.close(fd)
-  try:
-    write(tmp)
-    os.chmod(tmp, 0o666 & ~images.umask())  # mkstemp makes 0600 files.
-    os.replace(tmp, path)
-  finally:
-    if os.path.exists(tmp):
-      os.unlink(tmp)
+def save(model_dir: str, net, card: ModelFormat) -> None:
+  """Writes the network's weights and `card` into `model_dir`, each file atomically.
 
-
-def save(model_dir: str, net, meta: dict[str, Any]) -> None:
-  """Writes the network's weights and `meta` into `model_dir`, each file atomically.
-
-  The weights go first: a reader that finds the new meta finds its weights.
+  The weights go first: a reader that finds the new card finds its weights.
   """
   os.makedirs(model_dir, exist_ok=True)
-  _write_atomically(os.path.join(model_dir, WEIGHTS_FILE), net.save_weights)
+  images.write_atomically(os.path.join(model_dir, WEIGHTS_FILE), net.save_weights)
 
-  def write_meta(path):
+  def write_card(path):
     with open(path, "w", encoding="utf-8") as f:
-      json.dump(meta, f, indent=1, sort_keys=True)
-  _write_atomically(os.path.join(model_dir, META_FILE), write_meta)
+      f.write(card.to_json())
+  images.write_atomically(os.path.join(model_dir, META_FILE), write_card)
 
 
-def read_meta(model_dir: str) -> dict[str, Any]:
-  try:
-    with open(os.path.join(model_dir, META_FILE), encoding="utf-8") as f:
-      meta = json.load(f)
-    int(meta["residual_blocks"]), float(meta["width"])  # Not a dict: TypeError.
-    meta.setdefault("noise_channels", 0)  # Models from before noise channels.
-    int(meta["noise_channels"])
-    return meta
-  except (OSError, ValueError, KeyError, TypeError) as e:
-    raise StyleTransferError(f"cannot read model {model_dir}: {e}") from None
-
-
-def build(meta: dict[str, Any], dtype: Optional[str] = None):
-  """The Keras network of the shape `meta` describes, with fresh weights."""
+def build(card: ModelFormat, dtype: Optional[str] = None):
+  """The Keras network of the shape `card` describes, with fresh weights."""
   from nst_tf import network  # pylint: disable=g-import-not-at-top  # Loads TensorFlow.
-  return network.build_stylizer(float(meta["width"]), int(meta["residual_blocks"]),
-                                int(meta["noise_channels"]), dtype=dtype)
+  return network.build_stylizer(*card.shape, dtype=dtype)
 
 
 def _load(net, model_dir: str) -> None:
@@ -100,14 +72,14 @@ def _load(net, model_dir: str) -> None:
         f"cannot load model weights from {model_dir}: {str(e).splitlines()[0]}") from None
 
 
-def load_weights(net, model_dir: str, meta: dict[str, Any]) -> None:
-  """Loads the weights of the model in `model_dir` (described by `meta`) into `net`.
+def load_weights(net, model_dir: str, card: ModelFormat) -> None:
+  """Loads the weights of the model in `model_dir` (described by `card`) into `net`.
 
   `net` has the model's shape, or the same shape with noise channels where
   the model has none: the weights that read the noise start at zero, so `net`
   paints as the model does until training teaches it to use the noise.
   """
-  source = build(meta)
+  source = build(card)
   _load(source, model_dir)
   for layer in source.layers:
     for mine, theirs in zip(net.get_layer(layer.name).weights, layer.weights):
@@ -158,10 +130,10 @@ class Stylizer:
     import tensorflow as tf  # pylint: disable=g-import-not-at-top
     from nst_tf import features  # pylint: disable=g-import-not-at-top
     self.path = model_path(name_or_dir)
-    self.meta = read_meta(self.path)
+    self.card = ModelFormat.read(self.path)
     # Float16 is safe here: no gradients to underflow.
     self.precision = features.resolve_precision(precision, allow_float16=True)
-    self.network = build(self.meta, features.dtype_policy(self.precision))
+    self.network = build(self.card, features.dtype_policy(self.precision))
     _load(self.network, self.path)
     # One trace for every size and batch.
     self._run = tf.function(lambda x: self.network(x, training=False),
@@ -169,12 +141,12 @@ class Stylizer:
 
   @property
   def style(self) -> str:
-    return self.meta.get("style", "?")
+    return self.card.style
 
   def stylize_batch(self, batch: np.ndarray) -> np.ndarray:
     """float or uint8 [N, H, W, 3] RGB in [0, 255] -> float32 [N, H, W, 3] in [0, 255]."""
     batch = np.asarray(batch, np.float32)
-    check_size(batch.shape[1:3], width=float(self.meta["width"]), batch=len(batch))
+    check_size(batch.shape[1:3], width=self.card.width, batch=len(batch))
     return self._run(batch).numpy()
 
   def __call__(self, image: images.ImageLike, original_colors: bool = False,
@@ -184,14 +156,11 @@ class Stylizer:
     `original_colors` keeps the photo's colours; `strength` below 1 blends
     the painted picture with the photo.
     """
+    from nst_tf import colors  # pylint: disable=g-import-not-at-top  # Loads TensorFlow.
     settings.check_number("strength", strength, 0.0, 1.0)
     photo = images.load_image(image, "content image")
-    result = self.stylize_batch(photo[None])[0]
-    result = photo + strength * (result - photo)
-    if original_colors:
-      from nst_tf import colors  # pylint: disable=g-import-not-at-top  # Loads TensorFlow.
-      result = colors.keep_colors(result, photo).numpy()
-    return images.to_uint8(result)
+    painted = self.stylize_batch(photo[None])[0]
+    return images.to_uint8(colors.blend(painted, photo, strength, original_colors).numpy())
 
 
 def load_model(name_or_dir: str, precision: str = "auto") -> Stylizer:

@@ -26,6 +26,7 @@ import tensorflow as tf
 from nst_tf import (distribute, features, images, losses, monitor, network, objective, photos,
                     stylizer)
 from nst_tf.errors import StyleTransferError
+from nst_tf.model_format import ModelFormat
 from nst_tf.settings import TrainSettings
 
 log = logging.getLogger("nst_tf")
@@ -262,9 +263,9 @@ class Schedule(StepCallback):
 
 
 class SaveModel(StepCallback):
-  """Writes the network and its meta to the model folder at the end of every epoch
-  (one checkpoint cadence), so the folder always holds the model so far;
-  `save_now` writes it between epochs."""
+  """Writes the network and its ModelFormat to the model folder at the end of
+  every epoch (one checkpoint cadence), so the folder always holds the model
+  so far; `save_now` writes it between epochs."""
 
   def __init__(self, save):
     super().__init__()
@@ -340,15 +341,15 @@ def train(settings: TrainSettings, style: images.ImageLike, sources: Sequence[st
     raise StyleTransferError(f"checkpoint_every must be at least 1, got {checkpoint_every}")
   if init_from:
     source = stylizer.model_path(init_from)
-    theirs = stylizer.read_meta(source)
-    noise = int(theirs["noise_channels"])
+    theirs = ModelFormat.read(source)
+    noise = theirs.noise_channels
     if noise and not settings.noise_channels:
       # Its noise cannot be taken away, so a run that asks for none keeps it.
       settings = dataclasses.replace(settings, noise_channels=noise)
       log.info("%d noise channels, as in the --init_from model", settings.noise_channels)
     shape = lambda w, b, n: f"width {w}, {b} residual blocks and {n} noise channels"
     mine = (settings.width, settings.residual_blocks, settings.noise_channels)
-    found = (theirs["width"], theirs["residual_blocks"], noise)
+    found = theirs.shape
     # A model without noise can start a noise network (stylizer.load_weights).
     if found != mine and found != (*mine[:2], 0):
       raise StyleTransferError(
@@ -361,7 +362,7 @@ def train(settings: TrainSettings, style: images.ImageLike, sources: Sequence[st
   role, index = distribute.task(strategy)
   chief = role == "chief"
   meta_path = os.path.join(model_dir, stylizer.META_FILE)
-  if os.path.isfile(meta_path) and stylizer.read_meta(model_dir).get("steps_done") == \
+  if os.path.isfile(meta_path) and ModelFormat.read(model_dir).steps_done == \
       settings.steps and not os.path.isdir(os.path.join(model_dir, BACKUP)):
     raise StyleTransferError(f"{model_dir} already holds a finished model; use another "
                              "--model_dir, or --init_from it to train further")
@@ -377,19 +378,18 @@ def train(settings: TrainSettings, style: images.ImageLike, sources: Sequence[st
 
   settings = dataclasses.replace(
       settings, precision=features.resolve_precision(settings.precision, allow_float16=True))
-  meta = {"width": settings.width, "residual_blocks": settings.residual_blocks,
-          "noise_channels": settings.noise_channels, "style": style_name,
-          "steps": settings.steps, "image_size": settings.image_size,
-          "settings": {f.name: getattr(settings, f.name) for f in dataclasses.fields(settings)},
-          "photos": len(paths), "steps_done": 0, "format": 1}
+  card = ModelFormat(width=settings.width, residual_blocks=settings.residual_blocks,
+                     noise_channels=settings.noise_channels, style=style_name,
+                     image_size=settings.image_size, steps=settings.steps, photos=len(paths),
+                     settings=dataclasses.asdict(settings))
   keras.utils.set_random_seed(settings.seed)  # The same weights on every worker.
   with strategy.scope():
     loss = objective.Objective(settings)
     style_targets = [loss.style_targets([painting]) for painting in paintings]
-    net = stylizer.build(meta, features.dtype_policy(settings.precision))
+    net = stylizer.build(card, features.dtype_policy(settings.precision))
     if init_from:
       stylizer.load_weights(net, source, theirs)
-      meta["init_from"] = theirs.get("style", source)
+      card.init_from = theirs.style
     trainer = StyleTrainer(net, loss, style_targets, settings.margin, settings.shift_weight,
                            settings.tone_weight)
     optimizer = keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(
@@ -401,8 +401,8 @@ def train(settings: TrainSettings, style: images.ImageLike, sources: Sequence[st
     trainer.optimizer.build(net.trainable_variables)
 
   def save(steps_done: int) -> None:
-    meta["steps_done"] = steps_done
-    stylizer.save(model_dir, net, meta)
+    card.steps_done = steps_done
+    stylizer.save(model_dir, net, card)
 
   def dataset(context: tf.distribute.InputContext) -> tf.data.Dataset:
     # Each worker reads its own share of the photos, with its own crops.

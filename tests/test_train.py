@@ -15,6 +15,7 @@ from PIL import Image
 
 from conftest import CONTENT, DATA, ROOT, STYLE, STYLE2, mean_abs_diff
 from nst_tf import monitor
+from nst_tf.model_format import ModelFormat
 from test_cli import run_cli
 
 TRAIN = (sys.executable, "-m", "nst_tf.train_cli")
@@ -79,12 +80,12 @@ def test_noise_channels_end_the_stride_pattern_of_flat_areas():
 def test_a_model_without_noise_starts_a_noise_network_that_paints_the_same(tmp_path):
   import keras
   from nst_tf import stylizer
-  meta = {"width": 0.25, "residual_blocks": 1, "noise_channels": 0}
+  card = ModelFormat(width=0.25, residual_blocks=1, noise_channels=0)
   keras.utils.set_random_seed(1)
-  plain = stylizer.build(meta)
-  stylizer.save(str(tmp_path), plain, meta)
-  noisy = stylizer.build({**meta, "noise_channels": 3})
-  stylizer.load_weights(noisy, str(tmp_path), meta)
+  plain = stylizer.build(card)
+  stylizer.save(str(tmp_path), plain, card)
+  noisy = stylizer.build(dataclasses.replace(card, noise_channels=3))
+  stylizer.load_weights(noisy, str(tmp_path), card)
   kernel = noisy.get_layer("up2").kernel.numpy()
   assert kernel.shape[2] == plain.get_layer("up2").kernel.shape[2] + 3
   assert not kernel[:, :, -3:].any()  # The weights that read the noise start at zero.
@@ -93,6 +94,22 @@ def test_a_model_without_noise_starts_a_noise_network_that_paints_the_same(tmp_p
   assert want.std() > 1.0
   np.testing.assert_allclose(noisy(photo).numpy(), want, atol=1e-3)
   np.testing.assert_allclose(noisy(photo, training=True).numpy(), want, atol=1e-3)
+
+
+def test_the_model_format_reads_old_cards_and_refuses_broken_ones(tmp_path):
+  from nst_tf.errors import StyleTransferError
+  card = ModelFormat(width=0.25, residual_blocks=1, noise_channels=2, style="x", steps=30,
+                     steps_done=10, settings={"style_weight": 100.0})
+  assert ModelFormat.from_json(card.to_json()) == card
+  # A card from before noise channels, with keys of its own: read, the rest defaulted.
+  old = ModelFormat.from_json('{"width": 0.5, "residual_blocks": 5, "history": ["a"], '
+                              '"steps_total": 6069, "style": "starry_night"}')
+  assert old.shape == (0.5, 5, 0) and old.style == "starry_night"
+  for text, why in (('{"residual_blocks": 5}', "width"), ("[1, 2]", "not a JSON object"),
+                    ("{", "Expecting")):
+    (tmp_path / "stylizer.json").write_text(text)
+    with pytest.raises(StyleTransferError, match=f"cannot read model {tmp_path}: .*{why}"):
+      ModelFormat.read(str(tmp_path))
 
 
 def test_a_saturated_output_can_be_pulled_back_but_not_pushed_further():
@@ -508,8 +525,10 @@ def test_shipped_models_paint_by_name_right_after_install(tmp_path):
   paintings = {}
   photo = np.asarray(Image.open(CONTENT).convert("RGB").resize((120, 80)), np.float32)
   for name in names:
-    meta = stylizer.read_meta(stylizer.model_path(name))
-    assert meta["style"] == name and meta.get("steps_total", meta["steps_done"]) >= 1000
+    card = ModelFormat.read(stylizer.model_path(name))
+    # A finished training stage, and a model card that tells the rest.
+    assert card.style == name and card.steps_done == card.steps >= 400
+    assert f"# {name}" in open(os.path.join(stylizer.model_path(name), "README.md")).read()
     output = tmp_path / f"{name}.png"
     r = run_cli(f"--model={name}", f"--content={CONTENT}", f"--output={output}",
                 "--image_size=120", cwd=str(tmp_path))  # Found by name, from anywhere.

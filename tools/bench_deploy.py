@@ -233,9 +233,8 @@ def main(argv):
     painter(picture(_PROBE.value))
     print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     return
-  meta = stylizer.read_meta(stylizer.model_path(_MODEL.value))
-  steps = meta.get("steps_total", meta.get("steps_done"))
-  parts = [f"Model {_MODEL.value} (width {meta['width']}, {steps} steps); "
+  card = stylizer.load_model(_MODEL.value).card
+  parts = [f"Model {_MODEL.value} (width {card.width}); "
            f"{os.cpu_count()} CPUs; TensorFlow {tf.__version__}. Medians of "
            f"{_REPEATS.value} calls after a warm-up."]
   with tempfile.TemporaryDirectory() as folder:
