@@ -47,6 +47,29 @@ def frame(image, margin: int) -> tf.Tensor:
   return tf.pad(image, [[0, 0], [margin, margin], [margin, margin], [0, 0]], "SYMMETRIC")
 
 
+# Width, in pixels of the final picture, of the photo's outer rows and columns
+# that are painted from a mirror of those just inside them (see mend_edges).
+MENDED_EDGE = 2
+
+
+def mend_edges(image, width) -> tf.Tensor:
+  """[N, H, W, 3] with its outer `width` rows and columns replaced by the mirror
+  of those just inside them (also of unknown shape, `width` a tensor).
+
+  Photos often end in a thin line of their own (a scanner's or an encoder's
+  edge, a print's frame): painted, it becomes a stroke, and inside the
+  mirrored frame (where it stands doubled in the middle of the canvas) a band
+  along the picture's edge. Mended, the edge is painted like what is next to
+  it; the picture loses nothing else.
+  """
+  image = tf.convert_to_tensor(image)
+  shape = tf.shape(image)
+  # A reflection needs more rows inside than it mirrors.
+  width = tf.minimum(width, (tf.minimum(shape[1], shape[2]) - 1) // 3)
+  inner = image[:, width:shape[1] - width, width:shape[2] - width]
+  return tf.pad(inner, [[0, 0], [width, width], [width, width], [0, 0]], "REFLECT")
+
+
 def unframe(canvas, margin: int) -> tf.Tensor:
   """The picture inside a canvas from `frame` (also of unknown shape)."""
   canvas = tf.convert_to_tensor(canvas)

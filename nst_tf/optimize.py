@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 from typing import Optional, Sequence, Union
 
 import keras
@@ -145,16 +146,20 @@ class StyleTransfer:
       NotFinite: the loss stopped being finite; it carries the last finite image.
     """
     s = self.settings
-    content = images.load_image(content, "content image")
+    photo = images.load_image(content, "content image")
     styles = [images.load_image(image, "style image")
               for image in (style if isinstance(style, (list, tuple)) else [style])]
     s.normalized_blend_weights(len(styles))  # Fails before any work on a bad count.
-    plan = scale_plan(s, content.shape[:2], [st.shape[:2] for st in styles])
+    plan = scale_plan(s, photo.shape[:2], [st.shape[:2] for st in styles])
     total = sum(steps for _, steps in plan)
     margins = s.scale_margins()
     saver = checkpoint_dir and checkpoints.RunCheckpoint(
-        checkpoint_dir, checkpoints.fingerprint(self.resolved_settings(), [content] + styles),
+        checkpoint_dir, checkpoints.fingerprint(self.resolved_settings(), [photo] + styles),
         checkpoint_every)
+    content = photo
+    if s.margin:  # With the frame: no band from a line of the photo's own along its edges.
+      edge = math.ceil(objective.MENDED_EDGE * max(photo.shape[:2]) / s.image_size)
+      content = objective.mend_edges(photo[None], edge)[0].numpy()
     first_scale, first_step, done = saver.progress() if saver else (0, 0, 0)
     if done:
       log.info("resuming at step %d of %d from %s", done, total, checkpoint_dir)

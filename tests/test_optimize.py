@@ -274,6 +274,37 @@ def test_no_band_at_the_border(hed_vgg16, optimizer):
   assert steps[16] < 0.7 * steps[0], steps
 
 
+def _under_a_sky(name, line=0.0):
+  """A bundled photo at 128 px under a plain sky (darker towards the top), whose top
+  row is `line` grey levels darker: a thin line of the photo's own along its edge,
+  as scanned and re-encoded photos often have."""
+  photo = images.fit(images.load_image(os.path.join(os.path.dirname(CONTENT), name)), 128)
+  sky = int(0.4 * photo.shape[0])
+  fade = np.linspace(0, 1, sky)[:, None, None]
+  photo[:sky] = np.array([60, 110, 190.0]) * (1 - fade) + np.array([140, 180, 225.0]) * fade
+  photo[0] -= line
+  return np.clip(photo, 0, 255)
+
+
+def test_no_band_from_a_line_of_the_photos_own_along_a_flat_edge(hed_vgg16):
+  """A line along the photo's edge used to be painted into a band (stroked, and doubled
+  by the mirrored frame). The photo's outer 2 px are painted from the mirror of those
+  inside them instead, so the line costs nothing."""
+  style = images.load_image(STYLE)
+  bands, same = [], []
+  for name in ("chelsea.png", "astronaut.png", "coffee.png"):
+    transfer = _transfer(hed_vgg16, image_size=128, optimizer="lbfgs", iterations=30,
+                         init="style_colors", precision="float32")
+    plain, lined = (transfer.run(_under_a_sky(name, line), style) for line in (0.0, 30.0))
+    same.append(mean_abs_diff(plain, lined))
+    # The band beyond the photo's true content (its sky without the line).
+    bands.append(abs(measures.border_steps(lined, images.to_uint8(_under_a_sky(name)))["top"]))
+  assert max(same) < 0.5, same  # The line changes nothing (measured: 0).
+  # Measured: 5.3-10.5 grey levels, mean 8.4 (the picture's texture alone, across
+  # lines inside it, is 4-7); with the line painted as it was, 28-51, mean 39.
+  assert np.mean(bands) < 20, bands
+
+
 def test_strength_moves_the_result_from_the_photo_to_the_painting(hed_vgg16, small_images):
   content, style, _ = small_images
   results = {s: _transfer(hed_vgg16, iterations=25, init="style_colors", strength=s).run(
