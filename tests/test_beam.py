@@ -41,6 +41,7 @@ def setup(tmp_path_factory):
   return root, photos, make_model(root / "model")
 
 
+@pytest.mark.slow
 def test_direct_runner_paints_every_photo_and_counts_the_broken_one(setup):
   root, photos, model = setup
   before = fingerprint(photos)

@@ -33,6 +33,7 @@ def test_normalize_gradient_sets_the_l1_norm_and_keeps_the_value():
                              rtol=1e-4, atol=1e-7)
 
 
+@pytest.mark.slow
 def test_normalized_gradients_still_stylise_and_change_the_result(hed_vgg16, small_images):
   content, style, _ = small_images
   recorder = Recorder()
@@ -43,6 +44,7 @@ def test_normalized_gradients_still_stylise_and_change_the_result(hed_vgg16, sma
   assert mean_abs_diff(normalized, plain) > 3
 
 
+@pytest.mark.slow
 def test_avg_pooling_gives_a_different_result_from_max(hed_vgg16, small_images):
   content, style, _ = small_images
   results = {pooling: _transfer(hed_vgg16, iterations=20, pooling=pooling).run(content, style)
@@ -61,6 +63,7 @@ class StopAt(optimize.Callback):
       raise self.error
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("optimizer", ["adam", "lbfgs"])
 def test_interrupted_run_resumes_where_it_stopped(hed_vgg16, small_images, tmp_path, optimizer):
   content, style, _ = small_images
@@ -89,6 +92,7 @@ def test_interrupted_run_resumes_where_it_stopped(hed_vgg16, small_images, tmp_p
   assert mean_abs_diff(result, uninterrupted) < 2.0
 
 
+@pytest.mark.slow
 def test_a_killed_run_loses_at_most_checkpoint_every_steps(hed_vgg16, small_images, tmp_path):
   content, style, _ = small_images
   with pytest.raises(RuntimeError):  # No chance to save: like SIGKILL.
@@ -106,6 +110,7 @@ def test_a_killed_run_loses_at_most_checkpoint_every_steps(hed_vgg16, small_imag
   assert again.history == [] and done.shape == (53, 80, 3)
 
 
+@pytest.mark.slow
 def test_a_checkpoint_of_another_run_is_refused(hed_vgg16, small_images, tmp_path):
   content, style, style2 = small_images
   _transfer(hed_vgg16, iterations=2).run(content, style, checkpoint_dir=str(tmp_path))
@@ -115,6 +120,7 @@ def test_a_checkpoint_of_another_run_is_refused(hed_vgg16, small_images, tmp_pat
     _transfer(hed_vgg16, iterations=3).run(content, style, checkpoint_dir=str(tmp_path))
 
 
+@pytest.mark.slow
 def test_batch_computes_style_targets_once(hed_vgg16, small_images, monkeypatch):
   content, style, _ = small_images
   transfer = _transfer(hed_vgg16, iterations=2, scales=(40,))
@@ -129,6 +135,7 @@ def test_batch_computes_style_targets_once(hed_vgg16, small_images, monkeypatch)
   assert len(calls) == 4
 
 
+@pytest.mark.slow
 def test_batch_from_the_command_line(tmp_path):
   photos = tmp_path / "photos"
   photos.mkdir()
@@ -171,6 +178,7 @@ def _wait_for_checkpoint(folder, process, timeout=120):
   raise AssertionError(f"no checkpoint appeared: {process.communicate()[1]}")
 
 
+@pytest.mark.slow
 def test_sigterm_writes_the_image_so_far_and_sigkill_resumes(tmp_path):
   out, checkpoints = tmp_path / "out.png", tmp_path / "ckpt"
   args = [f"--content={CONTENT}", f"--style={STYLE}", f"--output={out}", "--iterations=400",

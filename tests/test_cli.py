@@ -27,6 +27,7 @@ def run_cli(*args, cwd=ROOT, command=(sys.executable, "-m", "nst_tf"), timeout=3
                         stdin=subprocess.DEVNULL)
 
 
+@pytest.mark.slow
 def test_run_writes_image_progress_and_tensorboard(tmp_path):
   out = tmp_path / "out" / "result.jpg"
   logdir = tmp_path / "tb"
@@ -53,6 +54,7 @@ def test_run_writes_image_progress_and_tensorboard(tmp_path):
 
 # TF_CPP_MIN_LOG_LEVEL unset, or set but empty as some shells and CI templates leave
 # it: either way a quiet run prints nothing, not even TensorFlow's cuInit line.
+@pytest.mark.slow
 @pytest.mark.parametrize("level", [None, ""], ids=["unset", "empty"])
 @pytest.mark.parametrize("painter", ["optimiser", "network"])
 def test_quiet_prints_nothing_at_all(tmp_path, level, painter):
@@ -67,6 +69,7 @@ def test_quiet_prints_nothing_at_all(tmp_path, level, painter):
   assert r.stderr == ""  # Not even TensorFlow's start-up lines.
 
 
+@pytest.mark.slow
 def test_verbosity_shows_tensorflows_own_lines(tmp_path):
   r = run_cli(f"--content={CONTENT}", "--model=starry_night", f"--output={tmp_path}/v.png",
               "--quiet", "--verbosity=1", *SMALL, command=(NST_TF,),
@@ -99,6 +102,7 @@ def test_version_answers_at_once(module):
   assert r.stdout.split()[-1] == nst_tf.__version__ == "0.2.0"
 
 
+@pytest.mark.slow
 def test_blend_and_original_colors_from_the_command_line(tmp_path):
   from conftest import STYLE2
   out = tmp_path / "blend.png"
@@ -113,6 +117,7 @@ PRESETS = sorted(p for p in glob.glob(os.path.join(ROOT, "flags", "*.flags"))
                  if not os.path.basename(p).startswith("train"))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("preset", PRESETS)
 def test_presets_parse_and_run(tmp_path, preset):
   out = tmp_path / "preset.png"
@@ -156,6 +161,7 @@ BAD_INPUTS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", sorted(BAD_INPUTS))
 def test_bad_input_gives_one_clean_line(tmp_path, case):
   (tmp_path / "notes.png").write_text("this is not a picture")

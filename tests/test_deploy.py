@@ -21,11 +21,12 @@ def make_model(folder, width=0.25, residual_blocks=1, seed=0, noise_channels=0):
   something that depends on every weight, which is all an export must keep."""
   import keras
   from nst_tf import stylizer
+  from nst_tf.model_format import ModelFormat
   keras.utils.set_random_seed(seed)
-  meta = {"width": width, "residual_blocks": residual_blocks, "style": "random",
-          "noise_channels": noise_channels, "steps": 0, "steps_done": 0, "format": 1}
-  net = stylizer.build(meta, "float32")
-  stylizer.save(str(folder), net, meta)
+  card = ModelFormat(width=width, residual_blocks=residual_blocks, style="random",
+                     noise_channels=noise_channels)
+  net = stylizer.build(card, "float32")
+  stylizer.save(str(folder), net, card)
   return str(folder)
 
 
@@ -57,6 +58,7 @@ PLAIN_TF = textwrap.dedent("""
     """)
 
 
+@pytest.mark.slow
 def test_saved_model_and_tflite_run_without_nst_tf_and_match_the_cli(exported):
   photo = np.asarray(Image.open(CONTENT).convert("RGB").resize((90, 70)))
   np.save(exported / "photo.npy", photo)
@@ -81,6 +83,7 @@ def test_saved_model_and_tflite_run_without_nst_tf_and_match_the_cli(exported):
   assert np.abs(out["lite"].astype(int) - out["one"]).max() <= 8
 
 
+@pytest.mark.slow
 def test_saved_model_cli_shows_the_signatures(exported):
   cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
   r = subprocess.run([cli, "show", "--dir", str(exported / "export"), "--all"],
@@ -107,6 +110,7 @@ def test_with_options_keeps_colours_and_blends(exported):
   assert mean_abs_diff(ours, photo) < 0.01  # Strength 0 is the photo.
 
 
+@pytest.mark.slow
 def test_int8_tflite_is_smaller_and_close(tmp_path):
   import tensorflow as tf
   model = make_model(tmp_path / "model")
@@ -133,6 +137,7 @@ def test_int8_tflite_is_smaller_and_close(tmp_path):
     (["--model=MODEL", "--export_dir=OUT", "--tflite_weights=int4"], "tflite_weights"),
     (["--model=MODEL", "--export_dir=FULL"], "not an empty folder"),
 ])
+@pytest.mark.slow
 def test_export_refuses_bad_input_with_one_line(tmp_path, args, message):
   model = make_model(tmp_path / "model")
   (tmp_path / "full").mkdir()

@@ -58,6 +58,7 @@ def photos(tmp_path_factory):
   return folder
 
 
+@pytest.mark.slow
 def test_mirrored_over_two_cpus_gives_the_losses_of_one_device(photos, tmp_path):
   r = subprocess.run([sys.executable, "-c", MIRRORED, STYLE, str(photos), str(tmp_path)],
                      capture_output=True, text=True, timeout=TIMEOUT, cwd=ROOT,
@@ -85,6 +86,7 @@ def _free_ports(n):
   return ports
 
 
+@pytest.mark.slow
 def test_multi_worker_on_two_local_processes_writes_one_model(photos, tmp_path):
   ports = _free_ports(2)
   cluster = {"worker": [f"localhost:{p}" for p in ports]}
@@ -124,6 +126,7 @@ def test_multi_worker_on_two_local_processes_writes_one_model(photos, tmp_path):
   assert mean_abs_diff(painted, photo) > 5
 
 
+@pytest.mark.slow
 def test_multi_worker_without_tf_config_is_one_clean_error(photos, tmp_path):
   env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
   r = subprocess.run([sys.executable, "-m", "nst_tf.train_cli", "--strategy=multi_worker",

@@ -27,6 +27,7 @@ def exported(tmp_path_factory):
   return path
 
 
+@pytest.mark.slow
 def test_runs_in_plain_tensorflow_without_nst_tf(exported, tmp_path):
   content, style = _small(CONTENT, 64), _small(STYLE, 48)
   np.save(tmp_path / "content.npy", content)
@@ -59,6 +60,7 @@ def test_runs_in_plain_tensorflow_without_nst_tf(exported, tmp_path):
   assert weighted_changed < changed / 3  # ...and pure content weight mostly keeps them.
 
 
+@pytest.mark.slow
 def test_matches_the_library(exported):
   import tensorflow as tf
   content, style = _small(CONTENT, 64), _small(STYLE, 80)
@@ -74,6 +76,7 @@ def test_matches_the_library(exported):
   assert np.abs(ours.astype(int) - library).max() <= 2
 
 
+@pytest.mark.slow
 def test_the_quality_preset_exports_and_matches_the_library(tmp_path):
   """L-BFGS over two scales from the photo in the painting's colours."""
   import tensorflow as tf
@@ -95,6 +98,7 @@ def test_the_quality_preset_exports_and_matches_the_library(tmp_path):
   assert np.abs(ours.astype(int) - library).max() <= 2
 
 
+@pytest.mark.slow
 def test_saved_model_cli_lists_the_signature(exported):
   cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
   r = subprocess.run([cli, "show", "--dir", exported, "--tag_set", "serve",
@@ -105,6 +109,7 @@ def test_saved_model_cli_lists_the_signature(exported):
     assert name in r.stdout
 
 
+@pytest.mark.slow
 def test_export_cli_and_its_errors(tmp_path):
   nst_tf_export = (os.path.join(os.path.dirname(sys.executable), "nst-tf-export"),)
   target = tmp_path / "model"

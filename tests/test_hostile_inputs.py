@@ -84,6 +84,7 @@ REFUSED = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", sorted(REFUSED))
 def test_refused_with_one_clean_line(tmp_path, files, case):
   before = _snapshot(files)
@@ -100,6 +101,7 @@ def test_refused_with_one_clean_line(tmp_path, files, case):
   assert _snapshot(files) == before  # Inputs untouched, nothing added beside them.
 
 
+@pytest.mark.slow
 def test_existing_file_with_glob_characters_is_itself(tmp_path, files):
   out = tmp_path / "bracket.png"
   r = run_cli(f"--content={files}/IMG[1].png", f"--style={STYLE}", f"--output={out}", *FAST)
@@ -108,6 +110,7 @@ def test_existing_file_with_glob_characters_is_itself(tmp_path, files):
     assert image.size == (64, 43)
 
 
+@pytest.mark.slow
 def test_a_panorama_too_thin_for_the_coarse_scale_is_painted(tmp_path, files):
   out = tmp_path / "panorama.png"
   r = run_cli(f"--content={files}/panorama.png", f"--style={STYLE}", f"--output={out}",
@@ -117,6 +120,7 @@ def test_a_panorama_too_thin_for_the_coarse_scale_is_painted(tmp_path, files):
     assert image.size == (256, 19)
 
 
+@pytest.mark.slow
 def test_unreadable_checkpoint_is_one_clean_line(tmp_path):
   checkpoints = tmp_path / "ckpt"
   args = [f"--content={CONTENT}", f"--style={STYLE}", f"--output={tmp_path}/a.png",
@@ -174,6 +178,7 @@ SPECIAL = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", sorted(SPECIAL))
 def test_a_named_pipe_is_refused_before_it_is_opened(tmp_path, files, case):
   if case == "beam input":
@@ -210,6 +215,7 @@ def test_special_files_are_refused_or_skipped_by_the_python_api(tmp_path):
     photos.readable([str(fifo)], photos.Skipped())
 
 
+@pytest.mark.slow
 def test_training_on_an_empty_or_unreadable_folder_says_what_it_searched(tmp_path):
   empty = tmp_path / "empty"
   empty.mkdir()

@@ -56,6 +56,7 @@ def _style_distance(transfer, image, style):
   return float(losses.style_loss(feats, grams, transfer.settings.normalized_style_layer_weights))
 
 
+@pytest.mark.slow
 def test_style_loss_falls_and_content_is_kept(hed_vgg16, small_images):
   content, style, _ = small_images
   transfer = _transfer(hed_vgg16)
@@ -83,6 +84,7 @@ def test_style_loss_falls_and_content_is_kept(hed_vgg16, small_images):
   assert content_distance(result) < 0.5 * content_distance(style_as_content)
 
 
+@pytest.mark.slow
 def test_bfloat16_run_lowers_the_style_loss_like_float32(hed_vgg16, small_images):
   content, style, _ = small_images
   finals = {}
@@ -94,6 +96,7 @@ def test_bfloat16_run_lowers_the_style_loss_like_float32(hed_vgg16, small_images
   assert finals["bfloat16"] < 1.3 * finals["float32"]
 
 
+@pytest.mark.slow
 def test_different_styles_give_different_results(hed_vgg16, small_images):
   content, style, style2 = small_images
   a = _transfer(hed_vgg16, iterations=20).run(content, style)
@@ -101,6 +104,7 @@ def test_different_styles_give_different_results(hed_vgg16, small_images):
   assert mean_abs_diff(a, b) > 10
 
 
+@pytest.mark.slow
 def test_same_seed_same_result_other_seed_other_result(hed_vgg16, small_images):
   content, style, _ = small_images
   runs = [_transfer(hed_vgg16, iterations=10, init="noise", seed=s).run(content, style)
@@ -161,6 +165,7 @@ def test_bad_settings(options, message):
     Settings(**options)
 
 
+@pytest.mark.slow
 def test_style_blends(hed_vgg16, small_images):
   content, style, style2 = small_images
   single = _transfer(hed_vgg16, iterations=15).run(content, style)
@@ -180,6 +185,7 @@ def test_style_blends(hed_vgg16, small_images):
     _transfer(hed_vgg16, style_blend_weights=(1, 1, 1)).run(content, [style, style2])
 
 
+@pytest.mark.slow
 def test_original_colors_keep_chroma_and_change_luminance(hed_vgg16, small_images):
   from nst_tf.colors import _RGB_TO_YUV
   content, style, _ = small_images
@@ -193,6 +199,7 @@ def test_original_colors_keep_chroma_and_change_luminance(hed_vgg16, small_image
                        yuv_content[..., 1:]) > 4.0  # Without it, the colours move.
 
 
+@pytest.mark.slow
 def test_style_scale_resizes_the_style_before_its_gram_matrices(hed_vgg16, small_images):
   content, style, _ = small_images
   half = _transfer(hed_vgg16, iterations=20, style_scale=0.5)
@@ -254,6 +261,7 @@ def test_the_mirrored_frame_is_cropped_off_exactly(small_images):
   np.testing.assert_array_equal(canvas.numpy()[0, 15::-1, 16:-16], content[:16])  # Mirrored.
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
 def test_no_band_at_the_border(hed_vgg16, optimizer):
   """The picture's border pixels get fewer convolution taps than the rest, and were
@@ -286,6 +294,7 @@ def _under_a_sky(name, line=0.0):
   return np.clip(photo, 0, 255)
 
 
+@pytest.mark.slow
 def test_no_band_from_a_line_of_the_photos_own_along_a_flat_edge(hed_vgg16):
   """A line along the photo's edge used to be painted into a band (stroked, and doubled
   by the mirrored frame). The photo's outer 2 px are painted from the mirror of those
@@ -305,6 +314,7 @@ def test_no_band_from_a_line_of_the_photos_own_along_a_flat_edge(hed_vgg16):
   assert np.mean(bands) < 20, bands
 
 
+@pytest.mark.slow
 def test_strength_moves_the_result_from_the_photo_to_the_painting(hed_vgg16, small_images):
   content, style, _ = small_images
   results = {s: _transfer(hed_vgg16, iterations=25, init="style_colors", strength=s).run(

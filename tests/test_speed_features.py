@@ -42,6 +42,7 @@ def test_lbfgs_solves_an_ill_conditioned_quadratic_inside_the_box():
   assert history[-1] - optimum < 0.01 * (descent[-1] - optimum)
 
 
+@pytest.mark.slow
 def test_lbfgs_lowers_the_loss_as_far_as_adam_in_as_many_steps(hed_vgg16, small_images):
   content, style, _ = small_images
   final = {}
@@ -55,6 +56,7 @@ def test_lbfgs_lowers_the_loss_as_far_as_adam_in_as_many_steps(hed_vgg16, small_
   assert final["lbfgs"] < 1.1 * final["adam"], final
 
 
+@pytest.mark.slow
 def test_coarse_to_fine_runs_each_scale_and_ends_at_the_final_size(hed_vgg16, small_images):
   content, style, _ = small_images
   transfer = _transfer(hed_vgg16, image_size=96, scales=(48,), iterations=(4, 3))
@@ -86,6 +88,7 @@ def test_scale_settings():
     Settings(image_size=256, scales=(128, 64))
 
 
+@pytest.mark.slow
 def test_early_stop_on_flat_loss(hed_vgg16, small_images):
   assert optimize._is_flat([10, 9.99, 9.985], tolerance=0.01, window=2)
   assert not optimize._is_flat([10, 8, 6], tolerance=0.01, window=2)
@@ -111,6 +114,7 @@ def test_analytic_cost_matches_the_notes():
   assert per_pixel == pytest.approx(1.15e6, rel=0.01)
 
 
+@pytest.mark.slow
 def test_one_trace_serves_every_scale_and_photo(hed_vgg16, small_images):
   content, style, _ = small_images
   transfer = _transfer(hed_vgg16, image_size=80, scales=(40,), iterations=(2, 2))

@@ -202,6 +202,7 @@ def test_no_readable_photo_is_one_clean_error(tmp_path):
     photos.list_photos([str(tmp_path / "missing")])
 
 
+@pytest.mark.slow
 def test_training_lowers_the_loss_and_the_model_paints(photo_folder, tmp_path):
   from nst_tf import train
   from nst_tf.settings import TrainSettings
@@ -269,6 +270,7 @@ train.train(train_cli.settings_from_args(sys.argv[6:]), style, [photos], model,
 """
 
 
+@pytest.mark.slow
 def test_kill_and_the_same_command_resumes_and_ends_at_the_same_step(photo_folder, tmp_path):
   # 35 steps with a checkpoint every 10: the last stretch is shorter.
   model = tmp_path / "model"
@@ -312,6 +314,7 @@ def test_kill_and_the_same_command_resumes_and_ends_at_the_same_step(photo_folde
     assert image.size == (80, 53)
 
 
+@pytest.mark.slow
 def test_sigterm_writes_the_model_so_far(photo_folder, tmp_path):
   model = tmp_path / "model"
   process = _start_training([f"--style={STYLE2}", f"--photos={photo_folder}",
@@ -346,6 +349,7 @@ TRAIN_REFUSED = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", sorted(TRAIN_REFUSED))
 def test_training_refuses_bad_input_with_one_line(photo_folder, tmp_path, case):
   (tmp_path / "junk").mkdir()
@@ -363,6 +367,7 @@ def test_training_refuses_bad_input_with_one_line(photo_folder, tmp_path, case):
   assert not (tmp_path / "m").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [1, 2])
 def test_the_training_loss_sees_edge_pixels_inside_a_mirrored_frame(seed):
   # At VGG16's border a pixel enters fewer convolution windows: the loss pulls
@@ -448,6 +453,7 @@ def test_the_shift_term_sees_texture_tied_to_the_stride_or_edges_not_what_moves(
   assert min(terms["band"]) > 10.0 * (40 / 255) ** 2 / 90 / 2, terms
 
 
+@pytest.mark.slow
 def test_training_with_the_shift_term_paints_what_moves_with_the_photo(photo_folder, tmp_path):
   import measures
   import nst_tf
@@ -479,6 +485,7 @@ def test_the_training_preset_parses():
 
 
 
+@pytest.mark.slow
 def test_float16_training_scales_the_loss_and_learns(photo_folder, tmp_path):
   """What --precision=auto picks on Volta/Turing GPUs, run here on the CPU."""
   from nst_tf import train
@@ -517,6 +524,7 @@ def test_a_file_cache_serves_later_passes_without_the_photos(photo_folder, tmp_p
   assert float(np.std(np.stack(batches))) > 10  # Real pictures, not blanks.
 
 
+@pytest.mark.slow
 def test_shipped_models_paint_by_name_right_after_install(tmp_path):
   """Each model in nst_tf/models paints by its name alone, toward its painting's colours."""
   from nst_tf import stylizer
