@@ -34,6 +34,11 @@ _EXPORTS = {
     "Stylizer": "nst_tf.stylizer",
     "ModelFormat": "nst_tf.model_format",
     "train": "nst_tf.train",
+    # Settings as the command-line tools would build them, flag files and all.
+    "settings_from_flags": ("nst_tf.cli", "settings_from_args"),
+    "train_settings_from_flags": ("nst_tf.train_cli", "settings_from_args"),
+    # TensorFlow imported with its C++ start-up lines hidden (call before importing it).
+    "quiet_tensorflow": ("nst_tf.command", "import_tensorflow"),
 }
 
 __all__ = sorted(_EXPORTS)
@@ -41,5 +46,7 @@ __all__ = sorted(_EXPORTS)
 
 def __getattr__(name):
   if name in _EXPORTS:
-    return getattr(importlib.import_module(_EXPORTS[name]), name)
+    module, attribute = (_EXPORTS[name] if isinstance(_EXPORTS[name], tuple)
+                         else (_EXPORTS[name], name))
+    return getattr(importlib.import_module(module), attribute)
   raise AttributeError(f"module 'nst_tf' has no attribute {name!r}")

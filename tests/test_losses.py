@@ -64,8 +64,6 @@ def test_total_variation_loss():
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_tone_loss_sees_large_scale_light_and_dark_not_colour_contrast_or_detail(seed):
-  import sys, os
-  sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), "tools"))
   import measures
   rng = np.random.default_rng(seed)
   # A photo with large light and dark areas (a smooth random field) and fine detail.

@@ -11,9 +11,9 @@ result on the same pair as a reference row. Times are ratios to the baseline
 measured in the same run, since absolute times differ between machines.
 """
 
-from nst_tf import command
+import nst_tf
 
-command.import_tensorflow()  # First, so that TensorFlow's C++ start-up lines stay hidden.
+nst_tf.quiet_tensorflow()  # First, so that TensorFlow's C++ start-up lines stay hidden.
 
 import os
 import resource
@@ -31,7 +31,7 @@ import tensorflow as tf
 import feedforward
 import samples
 import sheet
-from nst_tf import cli, features, images, losses
+from nst_tf import features, images, losses
 from nst_tf.objective import feature_model, resize, style_size
 from nst_tf.optimize import Callback, StyleTransfer
 from nst_tf.settings import Settings
@@ -177,7 +177,7 @@ def run_size(size: int, vgg: keras.Model, content: np.ndarray, style: np.ndarray
   judge_settings = Settings(precision="float32", padding="zero")
   judge = StyleTransfer(judge_settings, feature_model(judge_settings, vgg))
   for name, args in configs:
-    settings = cli.settings_from_args(common + args + [f"--image_size={size}"])
+    settings = nst_tf.settings_from_flags(common + args + [f"--image_size={size}"])
     precision = features.resolve_precision(settings.precision)
     key = (settings.content_layers, settings.style_layers, settings.pooling, settings.padding,
            precision)

@@ -10,9 +10,9 @@ beside one optimisation step of a picture; nst-tf-beam with one and two
 DirectRunner workers. Writes saved_outputs/bench/deploy.md.
 """
 
-from nst_tf import command
+import nst_tf
 
-command.import_tensorflow()  # First, so that TensorFlow's C++ start-up lines stay hidden.
+nst_tf.quiet_tensorflow()  # First, so that TensorFlow's C++ start-up lines stay hidden.
 
 import dataclasses
 import os
@@ -31,7 +31,7 @@ import numpy as np
 import tensorflow as tf
 
 import samples
-from nst_tf import export, images, objective, photos, stylizer, train, train_cli
+from nst_tf import export, images, objective, photos, stylizer, train
 from nst_tf.settings import TrainSettings
 
 _MODEL = flags.DEFINE_string("model", "starry_night", "The trained model (name or folder).")
@@ -180,7 +180,7 @@ def training_rows(model_dir: str) -> str:
 
 def _train_settings(crop: int) -> TrainSettings:
   """flags/train.flags with batches of 4 `crop`-pixel crops."""
-  return train_cli.settings_from_args([
+  return nst_tf.train_settings_from_flags([
       f"--flagfile={os.path.join(samples.ROOT, 'flags', 'train.flags')}",
       f"--weights={_WEIGHTS.value}", f"--crop_size={crop}", "--batch_size=4",
       f"--steps={_TRAIN_STEPS.value + 2}"])

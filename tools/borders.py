@@ -8,9 +8,9 @@ along the edge shows here; see measures.border_steps). Writes each picture and
 a table to --out_dir.
 """
 
-from nst_tf import command
+import nst_tf
 
-command.import_tensorflow()  # First, so that TensorFlow's C++ start-up lines stay hidden.
+nst_tf.quiet_tensorflow()  # First, so that TensorFlow's C++ start-up lines stay hidden.
 
 import os
 import time
@@ -20,7 +20,7 @@ from absl import flags
 
 import measures
 import samples
-from nst_tf import cli, images
+from nst_tf import images
 from nst_tf.objective import resize
 from nst_tf.optimize import StyleTransfer
 
@@ -44,7 +44,7 @@ def main(argv):
   for preset in _PRESETS.value:
     for size in _SIZES.value:
       for margin in _MARGINS.value:
-        settings = cli.settings_from_args(
+        settings = nst_tf.settings_from_flags(
             [f"--flagfile={os.path.join(samples.ROOT, 'flags', preset + '.flags')}",
              f"--weights={_WEIGHTS.value}", f"--image_size={size}", f"--margin={margin}"])
         start = time.perf_counter()

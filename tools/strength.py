@@ -6,9 +6,9 @@ Writes each picture to saved_outputs/strength/ and the sheet (a row a pair:
 the photo, then one picture a strength) to saved_outputs/strength_sheet.png.
 """
 
-from nst_tf import command
+import nst_tf
 
-command.import_tensorflow()  # First, so that TensorFlow's C++ start-up lines stay hidden.
+nst_tf.quiet_tensorflow()  # First, so that TensorFlow's C++ start-up lines stay hidden.
 
 import os
 
@@ -17,7 +17,7 @@ from absl import flags
 
 import samples
 import sheet
-from nst_tf import cli, images
+from nst_tf import images
 
 _WEIGHTS = flags.DEFINE_string("weights", "auto", "VGG16 weights, as nst-tf's --weights.")
 _STRENGTHS = flags.DEFINE_list("strengths", ["0.5", "0.75", "1"], "Strengths to paint at.")
@@ -40,7 +40,7 @@ def main(argv):
     pictures.append(photo)
     labels.append("photo")
     for strength in _STRENGTHS.value:
-      settings = cli.settings_from_args(
+      settings = nst_tf.settings_from_flags(
           [f"--flagfile={os.path.join(samples.ROOT, 'flags', _PRESET.value + '.flags')}",
            f"--weights={_WEIGHTS.value}", f"--strength={strength}"])
       result = StyleTransfer(settings).run(photo, samples.path(style))

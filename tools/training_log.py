@@ -8,9 +8,9 @@ losses.csv and preview_N_stepS.png. Reads the event files with TensorFlow's
 own reader, so it needs no TensorBoard server and no plotting library.
 """
 
-from nst_tf import command
+import nst_tf
 
-command.import_tensorflow()  # First, so that TensorFlow's C++ start-up lines stay hidden.
+nst_tf.quiet_tensorflow()  # First, so that TensorFlow's C++ start-up lines stay hidden.
 
 import math
 import os

