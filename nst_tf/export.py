@@ -102,8 +102,8 @@ class StyleTransferModule(tf.Module):
     image = None
     for long_side, steps, margin in zip(s.scale_sizes(), planned, s.scale_margins()):
       ratio = long_side / s.image_size
-      size = shape if ratio == 1 else tf.maximum(
-          tf.cast(tf.round(tf.cast(shape, tf.float32) * ratio), tf.int32), smallest)
+      size = shape if ratio == 1 else objective.scale_size(
+          shape, tf.round(tf.cast(tf.reduce_max(shape), tf.float64) * ratio), smallest)
       at_size = objective.resize(content, size)
       if image is None:
         start = at_size

@@ -6,7 +6,7 @@ import glob
 import os
 import sys
 import time
-from typing import Any, Optional, TextIO
+from typing import Any, Mapping, Optional, TextIO
 
 import tensorflow as tf
 
@@ -40,15 +40,10 @@ class ProgressLogger(Callback):
     self._printed = step.step
     now = time.perf_counter()
     done = step.step - self._last_step
-    speed = done / max(now - self._last_time, 1e-9)
-    rate = f"{speed:5.2f} steps/s" if done else "     - steps/s"
-    if done and step.step < step.iterations:
-      rate += f"  ETA {duration((step.iterations - step.step) / speed)}"
+    speed = done / max(now - self._last_time, 1e-9) if done else None
     self._last_time, self._last_step = now, step.step
-    terms = "  ".join(f"{name} {step.losses[name]:9.3e}" for name in LOSS_NAMES)
-    width = len(str(step.iterations))
-    size = "x".join(str(d) for d in step.image.shape[1:3])
-    print(f"step {step.step:{width}d}/{step.iterations}  {size:>9}  {terms}  {rate}",
+    print(progress_line(step.step, step.iterations, {n: step.losses[n] for n in LOSS_NAMES},
+                        speed, size="x".join(str(d) for d in step.image.shape[1:3])),
           file=self.stream, flush=True)
 
 
@@ -56,6 +51,27 @@ def duration(seconds: float) -> str:
   """Seconds as H:MM:SS."""
   seconds = int(seconds)
   return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+def progress_line(step: int, total: int, losses: Mapping[str, float],
+                  speed: Optional[float], size: str = "", images_per_step: int = 0) -> str:
+  """The progress line of every long job: step, losses, rate and time left.
+
+  `speed` is steps a second (None: not measured yet); `size` the picture's
+  HxW, `images_per_step` the batch, each shown when given.
+  """
+  parts = [f"step {step:{len(str(total))}d}/{total}"] + ([f"{size:>9}"] if size else [])
+  parts.append("  ".join(f"{name} {value:9.3e}" for name, value in losses.items()))
+  if speed is None:
+    parts.append("     - steps/s")
+  else:
+    rate = f"{speed:5.2f} steps/s"
+    if images_per_step:
+      rate += f" ({speed * images_per_step:5.1f} images/s)"
+    if step < total:
+      rate += f"  ETA {duration((total - step) / max(speed, 1e-9))}"
+    parts.append(rate)
+  return "  ".join(parts)
 
 
 class TensorBoardLogger(Callback):
@@ -73,8 +89,7 @@ class TensorBoardLogger(Callback):
 
   def on_step(self, step: Step) -> None:
     with self.writer.as_default():
-      for name in LOSS_NAMES:
-        tf.summary.scalar(f"loss/{name}", step.losses[name], step=step.step)
+      write_losses({n: step.losses[n] for n in LOSS_NAMES}, step.step)
       if step.step % self.image_every == 0:
         self._image(step)
 
@@ -83,6 +98,12 @@ class TensorBoardLogger(Callback):
       with self.writer.as_default():
         self._image(step)
     self.writer.flush()
+
+
+def write_losses(losses: Mapping[str, float], step: int) -> None:
+  """Each loss as the TensorBoard scalar loss/NAME, into the default writer."""
+  for name, value in losses.items():
+    tf.summary.scalar(f"loss/{name}", value, step=step)
 
 
 def read_log(logdir: str) -> dict[str, list[tuple[int, Any]]]:

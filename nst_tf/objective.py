@@ -89,6 +89,22 @@ def style_size(style_shape, content_shape, scale: float = 1.0):
   return tf.cast(tf.maximum(size, tf.constant(1.0, tf.float64)), tf.int32)
 
 
+def scale_size(content_shape, long_side, least: int):
+  """settings.scale_size, also on tensors (in a graph with unknown shapes): the one
+  rule for a coarse scale's size, and for raising a too thin one, of the
+  optimiser and the export."""
+  if not isinstance(content_shape, tf.Tensor) and not isinstance(long_side, tf.Tensor):
+    return settings.scale_size(content_shape, long_side, least)
+  shape = tf.cast(content_shape, tf.float64)
+  def fit(side):
+    return tf.maximum(tf.round(shape * tf.cast(side, tf.float64) / tf.reduce_max(shape)), 1.0)
+  size = fit(long_side)
+  aspect = tf.reduce_max(shape) / tf.reduce_min(shape)
+  size = tf.cond(tf.reduce_min(size) < least, lambda: fit(tf.math.ceil(least * aspect)),
+                 lambda: size)
+  return tf.cast(size, tf.int32)
+
+
 def sized_style(style, content_shape, scale: float = 1.0) -> tf.Tensor:
   """A float [H, W, 3] style image as [1, h, w, 3], sized for a content of `content_shape`."""
   style = tf.convert_to_tensor(style, tf.float32)

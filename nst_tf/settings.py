@@ -386,6 +386,17 @@ def style_size(style_shape, content_shape, scale: float = 1.0) -> tuple[int, int
   return max(1, round(style_shape[0] * factor)), max(1, round(style_shape[1] * factor))
 
 
+def scale_size(content_shape: tuple[int, int], long_side: int, least: int) -> tuple[int, int]:
+  """The (height, width) of a scale whose long side is `long_side`, raised, with
+  the aspect ratio kept, until its short side is at least `least` (what VGG16
+  can pool down to its deepest layer)."""
+  size = fit_size(content_shape, long_side)
+  if min(size) < least:
+    aspect = max(content_shape) / min(content_shape)
+    size = fit_size(content_shape, math.ceil(least * aspect))
+  return size
+
+
 def scale_plan(settings: Settings, content_shape: tuple[int, int],
                style_shapes: Sequence[tuple[int, int]] = ()) -> list[tuple[tuple[int, int], int]]:
   """(size, steps) of each scale for a content of `content_shape`, checked before any work.
@@ -404,12 +415,8 @@ def scale_plan(settings: Settings, content_shape: tuple[int, int],
         f"the picture is too thin: {width}x{height} at image_size {s.image_size} would be "
         f"{final[1]}x{final[0]}, and VGG16 needs at least {least} px a side; use "
         f"--image_size={math.ceil(least * aspect)} or more, or crop it")
-  plan = []
-  for long_side, steps in zip(s.scale_sizes(), s.steps_per_scale()):
-    size = fit_size(content_shape, long_side)
-    if min(size) < least:
-      size = fit_size(content_shape, math.ceil(least * aspect))
-    plan.append((size, steps))
+  plan = [(scale_size(content_shape, long_side, least), steps)
+          for long_side, steps in zip(s.scale_sizes(), s.steps_per_scale())]
   check_memory(s, final, [style_size(shape, final, s.style_scale) for shape in style_shapes])
   return plan
 
@@ -445,14 +452,20 @@ def needed_memory(settings: Settings, size: tuple[int, int],
   return BASE_BYTES + pixels * per_pixel + largest_style * BYTES_PER_PIXEL // 2
 
 
+def check_fits(needed: int, what: str, advice: str) -> None:
+  """Refuses, with the numbers, work that would need more than this machine's
+  available memory: `what` needs about `needed` bytes; `advice` says what to lower."""
+  available = available_memory()
+  if available is not None and needed > available:
+    raise StyleTransferError(f"{what} needs about {needed / 2**30:.1f} GiB of memory and "
+                             f"{available / 2**30:.1f} GiB is available; {advice}")
+
+
 def check_memory(settings: Settings, size: tuple[int, int],
                  style_sizes: Sequence[tuple[int, int]] = ()) -> None:
   """Refuses, with the numbers, a run that would not fit in this machine's memory."""
-  needed, available = needed_memory(settings, size, style_sizes), available_memory()
-  if available is not None and needed > available:
-    raise StyleTransferError(
-        f"this run needs about {needed / 2**30:.1f} GiB of memory (result {size[1]}x{size[0]}"
-        + (f", style up to {max(w * h for h, w in style_sizes) / 1e6:.0f} Mpx"
+  style = (f", style up to {max(w * h for h, w in style_sizes) / 1e6:.0f} Mpx"
            if style_sizes else "")
-        + f") and {available / 2**30:.1f} GiB is available; lower --image_size or --style_scale")
-
+  check_fits(needed_memory(settings, size, style_sizes),
+             f"this run (result {size[1]}x{size[0]}{style})",
+             "lower --image_size or --style_scale")

@@ -109,12 +109,8 @@ def check_size(shape: tuple[int, int], long_side: Optional[int] = None, width: f
     raise StyleTransferError(
         f"the picture is too thin: {size[1]}x{size[0]}; the network needs at least "
         f"{MIN_SIDE} px a side (raise --image_size or crop it)")
-  needed = BASE_BYTES + batch * size[0] * size[1] * BYTES_PER_PIXEL * width / 0.5
-  available = settings.available_memory()
-  if available is not None and needed > available:
-    raise StyleTransferError(
-        f"painting {batch} x {size[1]}x{size[0]} needs about {needed / 2**30:.1f} GiB of "
-        f"memory and {available / 2**30:.1f} GiB is available; lower --image_size")
+  settings.check_fits(BASE_BYTES + batch * size[0] * size[1] * BYTES_PER_PIXEL * width / 0.5,
+                      f"painting {batch} x {size[1]}x{size[0]}", "lower --image_size")
 
 
 class Stylizer:

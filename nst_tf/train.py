@@ -194,10 +194,8 @@ class Progress(StepCallback):
       now = time.perf_counter()
       rate = (step - self._start[1]) / max(now - self._start[0], 1e-9)
       self._start = (now, step)
-      eta = (self.total - step) / max(rate, 1e-9)
-      terms = "  ".join(f"{n} {v:9.3e}" for n, v in self.mean_losses().items())
-      print(f"step {step:{len(str(self.total))}d}/{self.total}  {terms}  {rate:5.2f} steps/s "
-            f"({rate * self.batch_size:5.1f} images/s)  ETA {monitor.duration(eta)}",
+      print(monitor.progress_line(step, self.total, self.mean_losses(), rate,
+                                  images_per_step=self.batch_size),
             file=self.stream, flush=True)
 
 
@@ -231,8 +229,7 @@ class TensorBoardLog(StepCallback):
     self.add_losses(logs)
     with self.writer.as_default():
       if step % self.every == 0:
-        for name, value in self.mean_losses().items():
-          tf.summary.scalar(f"loss/{name}", value, step=step)
+        monitor.write_losses(self.mean_losses(), step)
         tf.summary.scalar("learning_rate", _learning_rate(self.model.optimizer), step=step)
       if self.previews and step % self.preview_every == 0:
         self._preview(step)

@@ -41,49 +41,43 @@ _INIT_FROM = TRAIN.define(
 _PREVIEWS = TRAIN.define(
     flags.DEFINE_list, "previews", [],
     "Held-out photos painted into TensorBoard every --preview_every steps.", group="Inputs")
-group = "Training"
-TRAIN.define(flags.DEFINE_integer, "steps", _D.steps, "Training steps (batches).", group=group)
-TRAIN.define(flags.DEFINE_integer, "batch_size", _D.batch_size, "Photos per step.", group=group)
-TRAIN.define(flags.DEFINE_integer, "crop_size", _D.crop_size,
-             "Side of the square crops trained on, px.", group=group)
-TRAIN.define(flags.DEFINE_integer, "image_size", _D.image_size,
-             "The long side the network is meant to paint at: photos are scaled around it "
-             "before cropping, and the painting is sized as for a 3:2 picture of this long "
-             "side, so strokes come out as nst-tf paints them at that size.", group=group)
-TRAIN.define(flags.DEFINE_float, "scale_jitter", _D.scale_jitter,
-             "Each photo's scale varies at random within [1/x, x] of --image_size.", group=group)
-TRAIN.define(flags.DEFINE_float, "width", _D.width,
-             "Channel multiplier of Johnson et al.'s network (0.5: 425k parameters).",
-             group=group)
-TRAIN.define(flags.DEFINE_integer, "residual_blocks", _D.residual_blocks,
-             "Residual blocks of the network.", group=group)
-TRAIN.define(flags.DEFINE_integer, "noise_channels", _D.noise_channels,
-             "Channels of fixed noise the network paints the texture of flat areas from; "
-             "0: none (such networks hatch flat areas with a pattern of period 4).",
-             group=group)
-TRAIN.define(flags.DEFINE_integer, "margin", _D.margin,
-             "The loss sees each painted crop inside a mirrored frame this many pixels wide "
-             "(at most 16), so that the network learns no band along picture edges; 0: off.",
-             group=group)
-TRAIN.define(flags.DEFINE_integer, "style_scales", _D.style_scales,
-             "Also match the style on the painted crops at 1/2, 1/4, ... of their size "
-             "(against the painting sized alike): larger strokes, as the optimiser's coarse "
-             "--scales lay down. 1: the crops' own size only.", group=group)
-TRAIN.define(flags.DEFINE_float, "shift_weight", _D.shift_weight,
-             "Weight of the shift term: the painting should only move along when the photo "
-             "moves by 1-3 pixels. Keeps the network from a hatching tied to its stride of "
-             "4 and steadies video; costs a second pass of the network. 0: off.",
-             group=group)
-TRAIN.define(flags.DEFINE_float, "tone_weight", _D.tone_weight,
-             "Weight of the tone term: the painting keeps the photo's large-scale light and "
-             "dark (faces stay faces, dark backgrounds dark), whatever its colours. 0: off.",
-             group=group)
-TRAIN.define(flags.DEFINE_float, "learning_rate", _D.learning_rate,
-             "Adam's learning rate.", group=group)
-TRAIN.define(flags.DEFINE_float, "lr_final", _D.lr_final,
-             "The rate falls by cosine decay to this fraction of --learning_rate.", group=group)
-TRAIN.define(flags.DEFINE_integer, "seed", _D.seed, "Random seed (weights, photo order, crops).",
-             group=group)
+def _field(definer, name: str, help_text: str, *args) -> None:
+  TRAIN.define_field(definer, name, help_text, *args, defaults=_D, group="Training")
+
+
+_field(flags.DEFINE_integer, "steps", "Training steps (batches).")
+_field(flags.DEFINE_integer, "batch_size", "Photos per step.")
+_field(flags.DEFINE_integer, "crop_size", "Side of the square crops trained on, px.")
+_field(flags.DEFINE_integer, "image_size",
+       "The long side the network is meant to paint at: photos are scaled around it before "
+       "cropping, and the painting is sized as for a 3:2 picture of this long side, so "
+       "strokes come out as nst-tf paints them at that size.")
+_field(flags.DEFINE_float, "scale_jitter",
+       "Each photo's scale varies at random within [1/x, x] of --image_size.")
+_field(flags.DEFINE_float, "width",
+       "Channel multiplier of Johnson et al.'s network (0.5: 425k parameters).")
+_field(flags.DEFINE_integer, "residual_blocks", "Residual blocks of the network.")
+_field(flags.DEFINE_integer, "noise_channels",
+       "Channels of fixed noise the network paints the texture of flat areas from; 0: none "
+       "(such networks hatch flat areas with a pattern of period 4).")
+_field(flags.DEFINE_integer, "margin",
+       "The loss sees each painted crop inside a mirrored frame this many pixels wide (at "
+       "most 16), so that the network learns no band along picture edges; 0: off.")
+_field(flags.DEFINE_integer, "style_scales",
+       "Also match the style on the painted crops at 1/2, 1/4, ... of their size (against "
+       "the painting sized alike): larger strokes, as the optimiser's coarse --scales lay "
+       "down. 1: the crops' own size only.")
+_field(flags.DEFINE_float, "shift_weight",
+       "Weight of the shift term: the painting should only move along when the photo moves "
+       "by 1-3 pixels. Keeps the network from a hatching tied to its stride of 4 and "
+       "steadies video; costs a second pass of the network. 0: off.")
+_field(flags.DEFINE_float, "tone_weight",
+       "Weight of the tone term: the painting keeps the photo's large-scale light and dark "
+       "(faces stay faces, dark backgrounds dark), whatever its colours. 0: off.")
+_field(flags.DEFINE_float, "learning_rate", "Adam's learning rate.")
+_field(flags.DEFINE_float, "lr_final",
+       "The rate falls by cosine decay to this fraction of --learning_rate.")
+_field(flags.DEFINE_integer, "seed", "Random seed (weights, photo order, crops).")
 _CACHE = TRAIN.define(
     flags.DEFINE_string, "cache", None,
     "Keep the decoded photos after the first pass, so that a fast GPU is not kept waiting "
@@ -111,14 +105,8 @@ _PREVIEW_EVERY = TRAIN.define(flags.DEFINE_integer, "preview_every", 500,
                               "Paint the --previews every N steps.", group="Output",
                               lower_bound=1)
 
-_PLAIN = ("steps", "batch_size", "crop_size", "image_size", "scale_jitter", "width",
-          "residual_blocks", "noise_channels", "learning_rate", "lr_final", "seed",
-          "margin", "style_scales", "shift_weight", "tone_weight")
-
-
 def settings_from_flags(cmd: command.Command = TRAIN) -> TrainSettings:
-  return TrainSettings(**{name: cmd.flags[name].value for name in _PLAIN},
-                       **command.loss_values(cmd))
+  return TrainSettings(**command.setting_values(cmd))
 
 
 def settings_from_args(args: list[str]) -> TrainSettings:
@@ -130,7 +118,7 @@ def _check():
   for name, holder in (("style", _STYLE), ("photos", _PHOTOS), ("model_dir", _MODEL_DIR)):
     if not holder.value:
       raise StyleTransferError(f"--{name} is required")
-  settings_from_flags()  # Checks every value.
+  TRAIN.settings = settings_from_flags()  # Checks every value; built once a run.
 
 
 TRAIN.check(_check)
@@ -164,7 +152,7 @@ def main(logdir: str):
   command.stop_on_sigterm()
   model_dir = _MODEL_DIR.value
   try:
-    train.train(settings_from_flags(), _STYLE.value, _PHOTOS.value, model_dir, logdir=logdir,
+    train.train(TRAIN.settings, _STYLE.value, _PHOTOS.value, model_dir, logdir=logdir,
                 init_from=_INIT_FROM.value, checkpoint_every=_CHECKPOINT_EVERY.value,
                 log_every=_LOG_EVERY.value, preview_every=_PREVIEW_EVERY.value,
                 previews=_PREVIEWS.value, quiet=TRAIN.quiet.value, strategy=strategy,
