@@ -1,4 +1,8 @@
+"""Fixtures and helpers the test files share."""
+
+import dataclasses
 import os
+import subprocess
 import sys
 
 import numpy as np
@@ -35,3 +39,69 @@ def small_images():
 
 def mean_abs_diff(a, b):
   return float(np.mean(np.abs(np.asarray(a, np.float32) - np.asarray(b, np.float32))))
+
+
+# The command-line tools, run as a user runs them.
+NST_TF = os.path.join(os.path.dirname(sys.executable), "nst-tf")
+SMALL = ["--image_size=64", "--weights=hed"]
+
+
+def run_cli(*args, cwd=ROOT, command=(sys.executable, "-m", "nst_tf"), timeout=300, env=None):
+  """Runs a CLI as a user would; `env` adds to (a value of None: removes from) the environment."""
+  environment = dict(os.environ, PYTHONPATH=ROOT)
+  for name, value in (env or {}).items():
+    environment.pop(name, None)
+    if value is not None:
+      environment[name] = value
+  return subprocess.run(list(command) + list(args), cwd=cwd, env=environment,
+                        capture_output=True, text=True, timeout=timeout,
+                        stdin=subprocess.DEVNULL)
+
+
+class Recorder:
+  """An optimiser callback that keeps every step's losses and the last step."""
+
+  def __init__(self):
+    self.history = []
+    self.ended = None
+
+  def on_step(self, step):
+    self.history.append(dict(step.losses))
+
+  def on_end(self, step):
+    self.ended = step.step
+
+
+_MODELS = {}
+
+
+def small_transfer(hed_vgg16, **options):
+  """An optimiser for small pictures (80 px, 40 steps unless asked) on the hed
+  backbone, its feature model built once per kind."""
+  from nst_tf import objective, optimize
+  from nst_tf.settings import Settings
+  options.setdefault("image_size", 80)
+  options.setdefault("iterations", 40)
+  settings = Settings(weights="hed", **options)
+  key = (tuple(settings.content_layers), tuple(settings.style_layers), settings.pooling,
+         settings.padding, settings.precision)
+  if key not in _MODELS:
+    # "auto" would make the tests depend on the CPU: float32 unless asked.
+    precision = "float32" if settings.precision == "auto" else settings.precision
+    _MODELS[key] = objective.feature_model(
+        dataclasses.replace(settings, precision=precision), hed_vgg16)
+  return optimize.StyleTransfer(settings, _MODELS[key])
+
+
+def make_model(folder, width=0.25, residual_blocks=1, seed=0, noise_channels=0):
+  """A model folder with an untrained network of random weights: it paints
+  something that depends on every weight, which is all an export must keep."""
+  import keras
+  from nst_tf import stylizer
+  from nst_tf.model_format import ModelFormat
+  keras.utils.set_random_seed(seed)
+  card = ModelFormat(width=width, residual_blocks=residual_blocks, style="random",
+                     noise_channels=noise_channels)
+  net = stylizer.build(card, "float32")
+  stylizer.save(str(folder), net, card)
+  return str(folder)

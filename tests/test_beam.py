@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import CONTENT, ROOT
-from test_deploy import make_model
+from conftest import CONTENT, ROOT, make_model
 
 pytest.importorskip("apache_beam")  # The [beam] extra; .ci/run installs it with [test].
 

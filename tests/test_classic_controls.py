@@ -15,9 +15,7 @@ import nst_tf
 from nst_tf import losses, optimize
 from nst_tf.errors import StyleTransferError
 
-from conftest import CONTENT, ROOT, STYLE, mean_abs_diff
-from test_cli import SMALL, run_cli
-from test_optimize import Recorder, _transfer
+from conftest import CONTENT, ROOT, SMALL, STYLE, Recorder, mean_abs_diff, run_cli, small_transfer
 
 
 def test_normalize_gradient_sets_the_l1_norm_and_keeps_the_value():
@@ -37,17 +35,17 @@ def test_normalize_gradient_sets_the_l1_norm_and_keeps_the_value():
 def test_normalized_gradients_still_stylise_and_change_the_result(hed_vgg16, small_images):
   content, style, _ = small_images
   recorder = Recorder()
-  normalized = _transfer(hed_vgg16, iterations=30, normalize_gradients=True).run(
+  normalized = small_transfer(hed_vgg16, iterations=30, normalize_gradients=True).run(
       content, style, [recorder])
   assert recorder.history[-1]["style"] < recorder.history[0]["style"] / 4
-  plain = _transfer(hed_vgg16, iterations=30).run(content, style)
+  plain = small_transfer(hed_vgg16, iterations=30).run(content, style)
   assert mean_abs_diff(normalized, plain) > 3
 
 
 @pytest.mark.slow
 def test_avg_pooling_gives_a_different_result_from_max(hed_vgg16, small_images):
   content, style, _ = small_images
-  results = {pooling: _transfer(hed_vgg16, iterations=20, pooling=pooling).run(content, style)
+  results = {pooling: small_transfer(hed_vgg16, iterations=20, pooling=pooling).run(content, style)
              for pooling in ("max", "avg")}
   assert mean_abs_diff(results["max"], results["avg"]) > 3
 
@@ -70,7 +68,7 @@ def test_interrupted_run_resumes_where_it_stopped(hed_vgg16, small_images, tmp_p
   options = dict(iterations=(6, 8), scales=(40,), optimizer=optimizer)
   first, second = Recorder(), Recorder()
   with pytest.raises(nst_tf.Interrupted) as stopped:
-    _transfer(hed_vgg16, **options).run(content, style, [first, StopAt(9, KeyboardInterrupt)],
+    small_transfer(hed_vgg16, **options).run(content, style, [first, StopAt(9, KeyboardInterrupt)],
                                         checkpoint_dir=str(tmp_path), checkpoint_every=100)
   assert stopped.value.step == 9 and stopped.value.iterations == 14
   assert stopped.value.result.shape == (53, 80, 3)  # The image so far, at the final size.
@@ -80,7 +78,7 @@ def test_interrupted_run_resumes_where_it_stopped(hed_vgg16, small_images, tmp_p
   class Steps(optimize.Callback):
     def on_step(self, step):
       steps.append(step.step)
-  result = _transfer(hed_vgg16, **options).run(content, style, [second, Steps()],
+  result = small_transfer(hed_vgg16, **options).run(content, style, [second, Steps()],
                                                checkpoint_dir=str(tmp_path))
   assert steps == list(range(10, 15))  # Each step once, ending at the planned count.
   assert result.shape == (53, 80, 3)
@@ -88,7 +86,7 @@ def test_interrupted_run_resumes_where_it_stopped(hed_vgg16, small_images, tmp_p
   at_stop, after = first.history[-1]["total"], second.history[0]["total"]
   scale_start = first.history[6]["total"]
   assert after < 1.5 * at_stop and after < scale_start
-  uninterrupted = _transfer(hed_vgg16, **options).run(content, style)
+  uninterrupted = small_transfer(hed_vgg16, **options).run(content, style)
   assert mean_abs_diff(result, uninterrupted) < 2.0
 
 
@@ -96,16 +94,16 @@ def test_interrupted_run_resumes_where_it_stopped(hed_vgg16, small_images, tmp_p
 def test_a_killed_run_loses_at_most_checkpoint_every_steps(hed_vgg16, small_images, tmp_path):
   content, style, _ = small_images
   with pytest.raises(RuntimeError):  # No chance to save: like SIGKILL.
-    _transfer(hed_vgg16, iterations=12).run(content, style, [StopAt(8, RuntimeError("kill"))],
+    small_transfer(hed_vgg16, iterations=12).run(content, style, [StopAt(8, RuntimeError("kill"))],
                                             checkpoint_dir=str(tmp_path), checkpoint_every=5)
   recorder = Recorder()
-  _transfer(hed_vgg16, iterations=12).run(content, style, [recorder],
+  small_transfer(hed_vgg16, iterations=12).run(content, style, [recorder],
                                           checkpoint_dir=str(tmp_path), checkpoint_every=5)
   assert len(recorder.history) == 7 and recorder.ended == 12  # Steps 6-12: lost 3 of 5.
 
   # A finished run resumed has nothing left to do, and gives the same image.
   again = Recorder()
-  done = _transfer(hed_vgg16, iterations=12).run(content, style, [again],
+  done = small_transfer(hed_vgg16, iterations=12).run(content, style, [again],
                                                  checkpoint_dir=str(tmp_path))
   assert again.history == [] and done.shape == (53, 80, 3)
 
@@ -113,17 +111,17 @@ def test_a_killed_run_loses_at_most_checkpoint_every_steps(hed_vgg16, small_imag
 @pytest.mark.slow
 def test_a_checkpoint_of_another_run_is_refused(hed_vgg16, small_images, tmp_path):
   content, style, style2 = small_images
-  _transfer(hed_vgg16, iterations=2).run(content, style, checkpoint_dir=str(tmp_path))
+  small_transfer(hed_vgg16, iterations=2).run(content, style, checkpoint_dir=str(tmp_path))
   with pytest.raises(StyleTransferError, match="checkpoint of another run"):
-    _transfer(hed_vgg16, iterations=2).run(content, style2, checkpoint_dir=str(tmp_path))
+    small_transfer(hed_vgg16, iterations=2).run(content, style2, checkpoint_dir=str(tmp_path))
   with pytest.raises(StyleTransferError, match="checkpoint of another run"):
-    _transfer(hed_vgg16, iterations=3).run(content, style, checkpoint_dir=str(tmp_path))
+    small_transfer(hed_vgg16, iterations=3).run(content, style, checkpoint_dir=str(tmp_path))
 
 
 @pytest.mark.slow
 def test_batch_computes_style_targets_once(hed_vgg16, small_images, monkeypatch):
   content, style, _ = small_images
-  transfer = _transfer(hed_vgg16, iterations=2, scales=(40,))
+  transfer = small_transfer(hed_vgg16, iterations=2, scales=(40,))
   calls = []
   real = transfer.objective.style_targets
   monkeypatch.setattr(transfer.objective, "style_targets",

@@ -2,30 +2,13 @@
 
 import glob
 import os
-import subprocess
 import sys
 
 import pytest
 from PIL import Image
 
-from conftest import CONTENT, ROOT, STYLE
+from conftest import CONTENT, NST_TF, ROOT, SMALL, STYLE, run_cli
 from nst_tf import monitor
-
-NST_TF = os.path.join(os.path.dirname(sys.executable), "nst-tf")
-SMALL = ["--image_size=64", "--weights=hed"]
-
-
-def run_cli(*args, cwd=ROOT, command=(sys.executable, "-m", "nst_tf"), timeout=300, env=None):
-  """Runs a CLI as a user would; `env` adds to (a value of None: removes from) the environment."""
-  environment = dict(os.environ, PYTHONPATH=ROOT)
-  for name, value in (env or {}).items():
-    environment.pop(name, None)
-    if value is not None:
-      environment[name] = value
-  return subprocess.run(list(command) + list(args), cwd=cwd, env=environment,
-                        capture_output=True, text=True, timeout=timeout,
-                        stdin=subprocess.DEVNULL)
-
 
 @pytest.mark.slow
 def test_run_writes_image_progress_and_tensorboard(tmp_path):

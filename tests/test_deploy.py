@@ -10,24 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import CONTENT, mean_abs_diff
-from test_cli import run_cli
+from conftest import CONTENT, make_model, mean_abs_diff, run_cli
 
 EXPORT = (os.path.join(os.path.dirname(sys.executable), "nst-tf-export"),)
-
-
-def make_model(folder, width=0.25, residual_blocks=1, seed=0, noise_channels=0):
-  """A model folder with an untrained network of random weights: it paints
-  something that depends on every weight, which is all an export must keep."""
-  import keras
-  from nst_tf import stylizer
-  from nst_tf.model_format import ModelFormat
-  keras.utils.set_random_seed(seed)
-  card = ModelFormat(width=width, residual_blocks=residual_blocks, style="random",
-                     noise_channels=noise_channels)
-  net = stylizer.build(card, "float32")
-  stylizer.save(str(folder), net, card)
-  return str(folder)
 
 
 @pytest.fixture(scope="module")

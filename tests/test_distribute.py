@@ -12,8 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import CONTENT, ROOT, STYLE, mean_abs_diff
-from test_cli import run_cli
+from conftest import CONTENT, ROOT, STYLE, mean_abs_diff, run_cli
 
 # Two processes, each six steps of a tiny network: well under a minute here.
 TIMEOUT = 300

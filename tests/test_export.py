@@ -11,8 +11,7 @@ import pytest
 from nst_tf import export, images, objective, optimize
 from nst_tf.settings import Settings
 
-from conftest import CONTENT, ROOT, STYLE, mean_abs_diff
-from test_cli import run_cli
+from conftest import CONTENT, ROOT, STYLE, mean_abs_diff, run_cli
 
 
 def _small(path, long_side):

