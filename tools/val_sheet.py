@@ -108,7 +108,8 @@ def main(argv):
     measured.append((measures.border_step(ours, photo), measures.border_step(quality, photo),
                      measures.interior_step(ours, photo),
                      *(measures.grid_strength(p) for p in (ours, quality, peer)),
-                     *(measures.edges_kept(p, photo) for p in (ours, quality, peer)), *moves))
+                     *(measures.edges_kept(p, photo) for p in (ours, quality, peer)), *moves,
+                     *(measures.coarse_kept(p, photo) for p in (ours, quality, peer))))
     rows.append((name, network_s, quality_s, peer_s, *distances))
     pictures += [photo, ours, quality, peer]
     labels += ["photo", "network", "quality preset", "feed-forward peer"]
@@ -132,24 +133,32 @@ def main(argv):
            "by 1-3 pixels (tools/measures.py, shift_change, RMS grey levels), of the network "
            "and the peer: texture tied to the stride stays put; 0 would pan without flicker.",
            "",
+           "Coarse: how much of the photo's large-scale light and dark each keeps "
+           "(tools/measures.py, coarse_kept: the correlation of the two lumas blurred with a "
+           "Gaussian of long side / 40; 1: all, 0: none, below 0: inverted), of the network, "
+           "the quality preset and the peer.", "",
            "| photo | network s | quality s | peer s | network | quality | peer | band | "
            "quality band | inside | grid | quality grid | peer grid | edges | quality edges "
-           "| peer edges | moves | peer moves |",
-           "| --- |" + " ---: |" * 17]
+           "| peer edges | moves | peer moves | coarse | quality coarse | peer coarse |",
+           "| --- |" + " ---: |" * 20]
   lines += [f"| {r[0]} | {r[1]:.2f} | {r[2]:.0f} | {r[3]:.1f} | {r[4]:.4f} | {r[5]:.4f} |"
             f" {r[6]:.4f} | {b[0]:.1f} | {b[1]:.1f} | {b[2]:.1f} | {b[3]:.1f} | {b[4]:.1f} |"
             f" {b[5]:.1f} | {b[6]:.2f} | {b[7]:.2f} | {b[8]:.2f} | {b[9]:.1f} | {b[10]:.1f} |"
+            f" {b[11]:.2f} | {b[12]:.2f} | {b[13]:.2f} |"
             for r, b in zip(rows, measured)]
   wins = sum(r[4] <= r[6] for r in rows)
   median = lambda i: np.median([r[i] for r in rows])
   middle = lambda i: np.median([b[i] for b in measured])
+  worst = lambda i: min(b[i] for b in measured)
   lines += ["", f"Network no farther than the peer on {wins} of {len(rows)}; median distance "
             f"network {median(4):.4f}, quality preset {median(5):.4f}, peer {median(6):.4f}. "
             f"Band: median {middle(0):.1f} (quality preset {middle(1):.1f}); inside the "
             f"picture {middle(2):.1f}. Grid: median {middle(3):.1f} (quality preset "
             f"{middle(4):.1f}, peer {middle(5):.1f}). Edges: median {middle(6):.2f} (quality "
             f"preset {middle(7):.2f}, peer {middle(8):.2f}). Moves: median {middle(9):.1f} "
-            f"(peer {middle(10):.1f})."]
+            f"(peer {middle(10):.1f}). Coarse: median {middle(11):.2f}, worst {worst(11):.2f} "
+            f"(quality preset {middle(12):.2f}, worst {worst(12):.2f}; peer {middle(13):.2f}, "
+            f"worst {worst(13):.2f})."]
   with open(os.path.join(_OUT_DIR.value, "table.md"), "w", encoding="utf-8") as f:
     f.write("\n".join(lines) + "\n")
   print("\n".join(lines))
