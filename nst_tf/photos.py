@@ -47,6 +47,44 @@ def list_photos(sources: Sequence[str]) -> list[str]:
   return sorted(set(found))
 
 
+TFDS = "tfds:"
+
+
+def tfds_source(sources: Sequence[str]) -> str | None:
+  """The TensorFlow Datasets set among `sources` ("tfds:NAME[/CONFIG][:SPLIT]"), or
+  None; such a set stands alone (refused beside folders or files)."""
+  sets = [source for source in sources if source.startswith(TFDS)]
+  if sets and len(sources) > 1:
+    raise StyleTransferError(f"photos: {sets[0]} stands alone, not beside other photos")
+  return sets[0] if sets else None
+
+
+def tfds_images(source: str, seed: int = 0) -> tf.data.Dataset:
+  """The pictures of a TensorFlow Datasets set named as "tfds:NAME[/CONFIG][:SPLIT]"
+  (split train unless given; e.g. tfds:coco/2017, the classic recipe's photos) as
+  uint8 RGB [H, W, 3]. TFDS downloads and prepares the set on first use."""
+  try:
+    import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  except ImportError:
+    raise StyleTransferError(f"photos: {source} needs TensorFlow Datasets; pip install "
+                             "'nst-tf[tfds]'") from None
+  name, _, split = source[len(TFDS):].partition(":")
+  try:
+    examples = tfds.load(name, split=split or "train", shuffle_files=True,
+                         read_config=tfds.ReadConfig(shuffle_seed=seed))
+  except Exception as e:  # pylint: disable=broad-except  # TFDS raises many kinds.
+    raise StyleTransferError(f"photos: cannot load {source}: {_reason(e, source)}") from None
+  spec = examples.element_spec
+  image = spec.get("image") if isinstance(spec, dict) else None
+  if image is None or image.shape.rank != 3 or image.shape[-1] not in (1, 3):
+    raise StyleTransferError(f"photos: {source} has no 'image' feature of RGB or grey "
+                             "pictures")
+  channels = image.shape[-1]
+  return examples.map(lambda example: tf.image.grayscale_to_rgb(example["image"])
+                      if channels == 1 else example["image"],
+                      num_parallel_calls=tf.data.AUTOTUNE)
+
+
 class Skipped:
   """Counts the photos that could not be read, across decoding threads."""
 
@@ -131,11 +169,15 @@ def _decoder(max_side: int, skipped: Skipped):
 CACHE_WINDOW = 256
 
 
-def photo_dataset(paths: Sequence[str], batch_size: int, crop_size: int, image_size: int,
-                  scale_jitter: float = 1.25, seed: int = 0,
-                  skipped: Skipped | None = None,
-                  cache: str | None = None) -> tf.data.Dataset:
+def photo_dataset(paths: Sequence[str] | str, batch_size: int, crop_size: int,
+                  image_size: int, scale_jitter: float = 1.25, seed: int = 0,
+                  skipped: Skipped | None = None, cache: str | None = None,
+                  shard: tuple[int, int] = (0, 1)) -> tf.data.Dataset:
   """An endless dataset of float32 batches [batch_size, crop_size, crop_size, 3] in [0, 255].
+
+  `paths` are photo files, or a TensorFlow Datasets set ("tfds:coco/2017", see
+  `tfds_images`), of which this reader takes every `shard[1]`-th picture from
+  the `shard[0]`-th on.
 
   Each photo is scaled so that its long side is `image_size` times a random
   factor in [1/scale_jitter, scale_jitter] (log-uniform), and at least so far
@@ -177,6 +219,16 @@ def photo_dataset(paths: Sequence[str], batch_size: int, crop_size: int, image_s
   # iterator sees the same order (Keras takes one batch from a first iterator
   # to build a distributed model; a reshuffle per iterator would then train a
   # mirrored run on other batches than a single-device run).
+  if isinstance(paths, str):  # A TensorFlow Datasets set: its pictures are decoded already.
+    photos = tfds_images(paths, seed).shard(shard[1], shard[0])
+    # No larger than the largest crop needs, before a cache keeps them.
+    photos = photos.map(lambda pixels: tf.cast(tf.image.resize(
+        pixels, _bounded(tf.shape(pixels)[:2], max_side), antialias=True), tf.uint8),
+                        num_parallel_calls=tf.data.AUTOTUNE)
+    if cache is not None:
+      photos = photos.cache(cache)
+    photos = photos.repeat().shuffle(CACHE_WINDOW, seed, reshuffle_each_iteration=False)
+    return _batches(photos, augment, batch_size, seed)
   files = tf.data.Dataset.from_tensor_slices(list(paths))
   if cache is None:
     photos = decoded(files.repeat().shuffle(len(paths), seed, reshuffle_each_iteration=False))
@@ -188,6 +240,17 @@ def photo_dataset(paths: Sequence[str], batch_size: int, crop_size: int, image_s
     photos = decoded(files.shuffle(len(paths), seed, reshuffle_each_iteration=False))
     photos = photos.cache(cache).repeat().shuffle(min(len(paths), CACHE_WINDOW), seed,
                                                   reshuffle_each_iteration=False)
+  return _batches(photos, augment, batch_size, seed)
+
+
+def _bounded(shape: tf.Tensor, max_side: int) -> tf.Tensor:
+  """`shape` [2] scaled down (never up) so that its long side is at most `max_side`."""
+  scale = tf.minimum(1.0, max_side / tf.cast(tf.reduce_max(shape), tf.float32))
+  return tf.maximum(tf.cast(tf.round(tf.cast(shape, tf.float32) * scale), tf.int32), 1)
+
+
+def _batches(photos: tf.data.Dataset, augment, batch_size: int, seed: int) -> tf.data.Dataset:
+  """Endless uint8 `photos` as batches of augmented crops."""
   dataset = tf.data.Dataset.zip(photos, tf.data.Dataset.random(seed=seed))
   dataset = dataset.map(augment, num_parallel_calls=tf.data.AUTOTUNE)
   dataset = dataset.batch(batch_size, drop_remainder=True)

@@ -310,7 +310,8 @@ def train(settings: TrainSettings, style: images.ImageLike, sources: Sequence[st
   Args:
     settings: network shape, loss and schedule.
     style: the painting.
-    sources: folders (searched recursively), globs or files of training photos.
+    sources: folders (searched recursively), globs or files of training photos;
+      or one TensorFlow Datasets set, "tfds:coco/2017" (see photos.tfds_images).
     model_dir: where the model goes; it holds the model so far after every
       `checkpoint_every` steps, and `model_dir/backup` the state to resume from:
       the same call after a crash or kill resumes there and ends at
@@ -364,10 +365,15 @@ def train(settings: TrainSettings, style: images.ImageLike, sources: Sequence[st
     raise StyleTransferError(f"{model_dir} already holds a finished model; use another "
                              "--model_dir, or --init_from it to train further")
   skipped = photos.Skipped()
-  paths = photos.readable(photos.list_photos(sources), skipped)
-  log.info("%d training photos%s", len(paths),
-           f" ({len(skipped)} unreadable, skipped: {skipped.examples()})" if len(skipped)
-           else "")
+  dataset_name = photos.tfds_source(sources)
+  if dataset_name:
+    paths = dataset_name
+    log.info("training photos: %s (TensorFlow Datasets)", dataset_name)
+  else:
+    paths = photos.readable(photos.list_photos(sources), skipped)
+    log.info("%d training photos%s", len(paths),
+             f" ({len(skipped)} unreadable, skipped: {skipped.examples()})" if len(skipped)
+             else "")
   style_name = os.path.splitext(os.path.basename(style))[0] if isinstance(style, str) else "style"
   paintings = _style_images(style, settings)
   preview_pictures = [images.fit(images.load_image(p, "preview photo"), settings.image_size)
@@ -377,7 +383,8 @@ def train(settings: TrainSettings, style: images.ImageLike, sources: Sequence[st
       settings, precision=features.resolve_precision(settings.precision, allow_float16=True))
   card = ModelFormat(width=settings.width, residual_blocks=settings.residual_blocks,
                      noise_channels=settings.noise_channels, style=style_name,
-                     image_size=settings.image_size, steps=settings.steps, photos=len(paths),
+                     image_size=settings.image_size, steps=settings.steps,
+                     photos=0 if dataset_name else len(paths),
                      settings=dataclasses.asdict(settings))
   keras.utils.set_random_seed(settings.seed)  # The same weights on every worker.
   with strategy.scope():
@@ -404,12 +411,15 @@ def train(settings: TrainSettings, style: images.ImageLike, sources: Sequence[st
   def dataset(context: tf.distribute.InputContext) -> tf.data.Dataset:
     # Each worker reads its own share of the photos, with its own crops.
     worker, workers = context.input_pipeline_id, context.num_input_pipelines
-    share = paths[worker::workers] if len(paths) >= workers else paths
     worker_cache = f"{cache}.worker{worker}" if cache and workers > 1 else cache
+    if dataset_name:
+      share, shard = paths, (worker, workers)
+    else:
+      share, shard = (paths[worker::workers] if len(paths) >= workers else paths), (0, 1)
     return photos.photo_dataset(share, context.get_per_replica_batch_size(settings.batch_size),
                                 settings.crop_size, settings.image_size,
                                 settings.scale_jitter, settings.seed + worker, skipped,
-                                worker_cache)
+                                worker_cache, shard)
 
   if distribute.workers(strategy) > 1:
     data = strategy.distribute_datasets_from_function(dataset)

@@ -27,7 +27,9 @@ _STYLE = TRAIN.define(flags.DEFINE_string, "style", None, "The painting.", group
 _PHOTOS = TRAIN.define(
     flags.DEFINE_list, "photos", None,
     "Training photos: folders (searched recursively), quoted globs ('photos/**/*.jpg') or "
-    "files, comma-separated. Unreadable files are skipped and counted.", group="Inputs")
+    "files, comma-separated; unreadable files are skipped and counted. Or a TensorFlow "
+    "Datasets set, tfds:NAME[/CONFIG][:SPLIT] (tfds:coco/2017, the classic recipe's "
+    "photos; pip install 'nst-tf[tfds]'), downloaded on first use.", group="Inputs")
 _MODEL_DIR = TRAIN.define(
     flags.DEFINE_string, "model_dir", None,
     "Where the model goes (the model so far after every checkpoint, and the state to "

@@ -551,3 +551,33 @@ def test_shipped_models_paint_by_name_right_after_install(tmp_path):
     paintings[name] = painted
   for a, b in itertools.combinations(names, 2):  # Each its own style.
     assert mean_abs_diff(paintings[a], paintings[b]) > 10, (a, b)
+
+
+@pytest.mark.slow
+def test_photos_from_tensorflow_datasets_offline_with_its_mock_data(tmp_path, monkeypatch):
+  """--photos=tfds:coco/2017, the classic recipe's photos, here as TFDS's generated
+  stand-ins (no download): crops of them, and a model trained on them."""
+  tfds = pytest.importorskip("tensorflow_datasets")  # The [tfds] extra; [test] has it.
+  from nst_tf import photos, train
+  from nst_tf.errors import StyleTransferError
+  from nst_tf.settings import TrainSettings
+  with tfds.testing.mock_data(num_examples=6, policy=tfds.testing.MockPolicy.USE_CODE):
+    batches = photos.photo_dataset("tfds:coco/2017", batch_size=3, crop_size=32,
+                                   image_size=48, seed=1)
+    seen = [batch.numpy() for batch in batches.take(3)]
+    settings = TrainSettings(width=0.25, residual_blocks=1, crop_size=32, batch_size=2,
+                             image_size=48, weights="hed", steps=3, margin=0,
+                             precision="float32")
+    train.train(settings, STYLE, ["tfds:coco/2017"], str(tmp_path / "m"), checkpoint_every=3,
+                quiet=True)
+  for batch in seen:
+    assert batch.shape == (3, 32, 32, 3) and 0.0 <= batch.min() and batch.max() <= 255.0
+  assert mean_abs_diff(seen[0], seen[1]) > 5  # Other pictures, other crops.
+  assert ModelFormat.read(str(tmp_path / "m")).steps_done == 3
+  with pytest.raises(StyleTransferError, match="cannot load tfds:no_such_set"):
+    photos.tfds_images("tfds:no_such_set")
+  with pytest.raises(StyleTransferError, match="stands alone"):
+    photos.tfds_source(["tfds:coco/2017", str(tmp_path)])
+  monkeypatch.setitem(sys.modules, "tensorflow_datasets", None)  # Not installed.
+  with pytest.raises(StyleTransferError, match=r"pip install 'nst-tf\[tfds\]'"):
+    photos.tfds_images("tfds:coco/2017")
