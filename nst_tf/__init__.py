@@ -34,6 +34,7 @@ _EXPORTS = {
     "Stylizer": "nst_tf.stylizer",
     "ModelFormat": "nst_tf.model_format",
     "train": "nst_tf.train",
+    "stylize_video": "nst_tf.video",
     # Settings as the command-line tools would build them, flag files and all.
     "settings_from_flags": ("nst_tf.cli", "settings_from_args"),
     "train_settings_from_flags": ("nst_tf.train_cli", "settings_from_args"),

@@ -120,6 +120,10 @@ _OUTPUT = NST_TF.define(
     "Output image; the format follows the extension (.png, .jpg, ...). For a batch, a "
     "folder that gets one CONTENT_NAME.png each.", group="Pictures")
 define_run_flags(NST_TF)
+NST_TF.define(flags.DEFINE_enum, "temporal", "flow", ["flow", "none"],
+              "With --model and a clip as --content (.mp4, .mov, .mkv, .webm, .gif, ...): "
+              "flow steadies the painted frames along the clip's own motion (no flicker); "
+              "none paints each frame alone.", group="Pictures")
 _CHECKPOINT_DIR = NST_TF.define(
     flags.DEFINE_string, "checkpoint_dir", None,
     "Save the image, the optimiser state and the step here; the same command run again "
@@ -141,6 +145,10 @@ def _check_nst_tf():
   if not _CONTENT.value:
     raise StyleTransferError("--content is required (a photo, a list, a glob or a folder)")
   if _MODEL.value is None:
+    from nst_tf import video  # pylint: disable=g-import-not-at-top
+    if len(_CONTENT.value) == 1 and video.is_video(_CONTENT.value[0]):
+      raise StyleTransferError("a clip is painted with a trained network: add --model (e.g. "
+                               "--model=starry_night)")
     if not _STYLE.value:
       raise StyleTransferError("--style is required (a painting), or --model for a trained "
                                "network")
@@ -223,8 +231,12 @@ def _callbacks(settings, output: str, logdir: str | None) -> list:
 def _checked_inputs():
   """Every input checked cheaply (headers only) and every output path proved
   writable, before any work and before anything is written."""
-  from nst_tf import images, stylizer  # pylint: disable=g-import-not-at-top
+  from nst_tf import images, stylizer, video  # pylint: disable=g-import-not-at-top
 
+  if len(_CONTENT.value) == 1 and video.is_video(_CONTENT.value[0]):
+    stylizer.model_path(_MODEL.value)
+    video.check_paths(_CONTENT.value[0], _OUTPUT.value)
+    return _CONTENT.value, [_OUTPUT.value], [], False
   contents, batch = content_paths(_CONTENT.value)
   outputs = output_paths(contents, _OUTPUT.value, batch)
   styles = [] if _MODEL.value else list(_STYLE.value)
@@ -285,9 +297,22 @@ def _paint_with_model(contents: list[str], outputs: list[str], batch: bool) -> N
   import time  # pylint: disable=g-import-not-at-top
   from nst_tf import images, stylizer  # pylint: disable=g-import-not-at-top
 
+  from nst_tf import video  # pylint: disable=g-import-not-at-top
+
   f = NST_TF.flags
   painter = stylizer.load_model(_MODEL.value, f["precision"].value)
   log.info("model %s (%s)", _MODEL.value, painter.style)
+  if video.is_video(contents[0]):
+    try:
+      frames = video.stylize_video(
+          painter, contents[0], outputs[0], f["image_size"].value, f["temporal"].value,
+          f["strength"].value, f["original_colors"].value, quiet=NST_TF.quiet.value)
+    except video.Interrupted as e:
+      done = (f"wrote the {e.frames} frames painted so far to {outputs[0]}" if e.frames
+              else "no output written")
+      NST_TF.fail(f"interrupted; {done}", command.INTERRUPTED)
+    log.info("wrote %s (%d frames)", outputs[0], frames)
+    return
   for i, (path, output) in enumerate(zip(contents, outputs)):
     start = time.perf_counter()
     result = painter(images.fit(images.load_image(path, "content image"), f["image_size"].value),

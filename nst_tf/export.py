@@ -94,7 +94,7 @@ class StyleTransferModule(tf.Module):
     s = self.objective.settings
     content = tf.clip_by_value(tf.cast(content, tf.float32)[None], 0.0, 255.0)
     if s.margin:  # As the library: the content's size is the final size.
-      content = objective.mend_edges(content, objective.MENDED_EDGE)
+      content += s.strength * (objective.mend_edges(content) - content)
     style = tf.cast(style, tf.float32)
     shape = tf.shape(content)[1:3]
     smallest = min_side(s.layers)

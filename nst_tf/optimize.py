@@ -159,7 +159,8 @@ class StyleTransfer:
     content = photo
     if s.margin:  # With the frame: no band from a line of the photo's own along its edges.
       edge = math.ceil(objective.MENDED_EDGE * max(photo.shape[:2]) / s.image_size)
-      content = objective.mend_edges(photo[None], edge)[0].numpy()
+      mended = objective.mend_edges(photo[None], edge)[0].numpy()
+      content = photo + s.strength * (mended - photo)  # Strength 0: the photo itself.
     first_scale, first_step, done = saver.progress() if saver else (0, 0, 0)
     if done:
       log.info("resuming at step %d of %d from %s", done, total, checkpoint_dir)

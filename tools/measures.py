@@ -135,3 +135,33 @@ def shift_change(paint, photo: np.ndarray, shifts=SHIFTS, border: int = 16) -> f
     before = base[down + border:down + height - border, across + border:across + width - border]
     changes.append(np.sqrt(np.mean((before - after) ** 2)))
   return float(np.mean(changes))
+
+
+def warping_error(painted, frames, flows=None, tolerance: float = 1.0) -> float:
+  """How much a painted clip flickers: the mean absolute difference (0-255) between
+  each painted frame and the one before it moved along the clip's own motion,
+  over the pixels where that motion is reliable; the mean over the frames.
+
+  The warping error of Lai et al. (2018). `painted` and `frames` are sequences
+  of RGB [H, W, 3] of one size; `flows`, one fewer, are the motions back from
+  each frame to the one before ([H, W, 2], x then y, with a boolean mask of the
+  reliable pixels), known for a generated clip; without them DIS optical flow
+  estimates them, reliable where the flows there and back agree within
+  `tolerance` pixels.
+  """
+  from nst_tf import video  # The [video] extra: OpenCV.
+  import cv2
+  if flows is None:
+    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+    greys = [cv2.cvtColor(np.asarray(f, np.uint8), cv2.COLOR_RGB2GRAY) for f in frames]
+    flows = []
+    for before, now in zip(greys, greys[1:]):
+      back, there = dis.calc(now, before, None), dis.calc(before, now, None)
+      trip = back + video.warp(there, back, cv2)
+      flows.append((back, np.linalg.norm(trip, axis=-1) < tolerance))
+  errors = []
+  for (back, reliable), before, now in zip(flows, painted, painted[1:]):
+    moved = video.warp(before, back, cv2)
+    difference = np.abs(np.asarray(now, np.float32) - moved).mean(axis=-1)
+    errors.append(float(difference[reliable].mean()))
+  return float(np.mean(errors))

@@ -1,0 +1,263 @@
+"""Painting video clips with a trained network, without flicker.
+
+Frames are decoded, painted in batches and encoded as they stream, so memory
+stays flat with the clip's length; the audio is copied as it is. With
+`temporal="flow"` (the default) each painted frame is blended with the last
+one, moved along the optical flow of the clip's own frames, where that flow is
+reliable: painted frame by frame, texture flips from frame to frame and stays
+put while the scene moves (Ruder et al. 2016 do the same inside optimisation).
+
+    nst_tf.stylize_video("starry_night", "holiday.mp4", "painted.mp4")
+
+Needs the [video] extra: PyAV (FFmpeg's libraries in its wheels) and OpenCV.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import tempfile
+import time
+from typing import Optional, TextIO, Union
+
+import numpy as np
+
+from nst_tf import images, settings, stylizer
+from nst_tf.errors import StyleTransferError
+
+log = logging.getLogger("nst_tf")
+
+# What a clip is recognised by (FFmpeg reads many more containers).
+VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".webm", ".gif", ".avi", ".m4v")
+TEMPORAL = ("flow", "none")
+# How much of the last painted frame, moved along the flow, goes into the next
+# where the flow is reliable, and how far (in pixels) the flows there and back
+# may disagree for a pixel to count as reliable.
+FLOW_BLEND = 0.8
+FLOW_TOLERANCE = 1.0
+
+
+class Interrupted(KeyboardInterrupt):
+  """Ctrl-C or SIGTERM while painting a clip; `frames` were written, a playable clip."""
+
+  def __init__(self, frames: int):
+    super().__init__(f"interrupted after {frames} frames")
+    self.frames = frames
+
+
+def is_video(path: str) -> bool:
+  return os.path.splitext(path)[1].lower() in VIDEO_EXTENSIONS
+
+
+def check_paths(source: str, output: str) -> None:
+  """Checks, before any work, that `source` can be opened as a clip file, that
+  `output` names a clip that can be written there and is not `source`, and
+  that the [video] extra is installed."""
+  av, _ = _modules()
+  images.check_file(source, "video")
+  with _open(av, source):
+    pass
+  if not is_video(output):
+    raise StyleTransferError(f"a clip is painted into a clip: --output must end in one of "
+                             f"{', '.join(VIDEO_EXTENSIONS)}, got {output}")
+  if os.path.isdir(output):
+    raise StyleTransferError(f"output is a folder, not a file: {output}")
+  if os.path.realpath(source) == os.path.realpath(output):
+    raise StyleTransferError(f"output would overwrite the input video: {output}")
+  images.check_folder(os.path.dirname(os.path.abspath(output)), [source], "output folder")
+
+
+def _open(av, source: str):
+  """The clip at `source`, opened with PyAV: one with a video stream."""
+  try:
+    clip = av.open(source)
+  except (av.FFmpegError, OSError, ValueError) as e:
+    reason = getattr(e, "strerror", None) or str(e)
+    raise StyleTransferError(f"cannot read video {source}: {reason}") from None
+  if not clip.streams.video:
+    clip.close()
+    raise StyleTransferError(f"{source} has no video stream")
+  return clip
+
+
+def _modules():
+  try:
+    import av  # pylint: disable=g-import-not-at-top
+    import cv2  # pylint: disable=g-import-not-at-top
+  except ImportError as e:
+    raise StyleTransferError(f"painting video needs PyAV and OpenCV ({e.name} is missing); "
+                             "pip install 'nst-tf[video]'") from None
+  return av, cv2
+
+
+class FlowBlender:
+  """Steadies painted frames: each is blended with the last result, warped by the
+  dense optical flow (OpenCV's DIS) between the clip's own frames, where the
+  flows forward and backward agree (occluded and uncovered pixels keep the
+  network's picture)."""
+
+  def __init__(self, blend: float = FLOW_BLEND, tolerance: float = FLOW_TOLERANCE):
+    _, self.cv2 = _modules()
+    self.blend, self.tolerance = blend, tolerance
+    self.flow = self.cv2.DISOpticalFlow_create(self.cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+    self._last = None  # (grey frame, result) of the frame before.
+
+  def __call__(self, frame: np.ndarray, painted: np.ndarray) -> np.ndarray:
+    """`frame` and `painted` uint8 [H, W, 3]; returns the steadied painted frame."""
+    grey = self.cv2.cvtColor(frame, self.cv2.COLOR_RGB2GRAY)
+    result = painted
+    if self._last is not None:
+      last_grey, last_result = self._last
+      back = self.flow.calc(grey, last_grey, None)  # Where each pixel was before.
+      there = self.flow.calc(last_grey, grey, None)
+      warped = warp(last_result, back, self.cv2)
+      # Reliable where going back and coming forth again lands where it started.
+      return_trip = back + warp(there, back, self.cv2)
+      reliable = np.linalg.norm(return_trip, axis=-1) < self.tolerance
+      weight = self.blend * reliable[..., None]
+      result = images.to_uint8(weight * warped + (1 - weight) * painted.astype(np.float32))
+    self._last = (grey, result)
+    return result
+
+
+def warp(picture: np.ndarray, flow: np.ndarray, cv2=None) -> np.ndarray:
+  """`picture` [H, W, C] sampled at each pixel plus `flow` [H, W, 2] (x, y), bilinear;
+  float32."""
+  cv2 = cv2 or _modules()[1]
+  height, width = flow.shape[:2]
+  grid = np.stack(np.meshgrid(np.arange(width), np.arange(height)), -1).astype(np.float32)
+  where = grid + flow
+  return cv2.remap(np.asarray(picture, np.float32), where[..., 0], where[..., 1],
+                   cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def _even_size(shape: tuple[int, int], long_side: Optional[int]) -> tuple[int, int]:
+  """The (height, width) frames are painted at: `long_side` (or the clip's own),
+  each side even (what H.264 in 4:2:0 needs)."""
+  height, width = settings.fit_size(shape, long_side) if long_side else shape
+  return max(2, height - height % 2), max(2, width - width % 2)
+
+
+def stylize_video(model: Union[str, stylizer.Stylizer], source: str, output: str,
+                  image_size: Optional[int] = None, temporal: str = "flow",
+                  strength: float = 1.0, original_colors: bool = False, batch_size: int = 4,
+                  quiet: bool = False, stream: TextIO = sys.stderr) -> int:
+  """Paints every frame of the clip `source` into the clip `output`; returns the
+  number of frames written.
+
+  The output has the clip's frame rate and frame count and its audio stream
+  copied unchanged; its frames are `image_size` on the long side (the clip's
+  size if None), with even sides, encoded as H.264 (GIF for .gif). `temporal`:
+  "flow" steadies the frames (see FlowBlender), "none" paints each alone. The
+  file is written under a temporary name and renamed at the end; Ctrl-C or
+  SIGTERM renames what was encoded so far, a playable clip, and raises
+  Interrupted (a KeyboardInterrupt) with the number of frames written.
+
+  Raises:
+    StyleTransferError: not a clip PyAV can read, no video stream, no [video] extra.
+  """
+  av, cv2 = _modules()
+  from nst_tf import colors  # pylint: disable=g-import-not-at-top  # Loads TensorFlow.
+  settings.check_choice("temporal", temporal, TEMPORAL)
+  settings.check_number("strength", strength, 0.0, 1.0)
+  images.check_file(source, "video")
+  if os.path.realpath(source) == os.path.realpath(output):
+    raise StyleTransferError(f"output would overwrite the input video: {output}")
+  painter = model if isinstance(model, stylizer.Stylizer) else stylizer.load_model(model)
+  with _open(av, source) as clip:
+    video = clip.streams.video[0]
+    audio = clip.streams.audio[0] if clip.streams.audio else None
+    rate = video.average_rate or video.guessed_rate
+    if not rate:
+      raise StyleTransferError(f"cannot tell the frame rate of {source}")
+    size = _even_size((video.codec_context.height, video.codec_context.width), image_size)
+    stylizer.check_size(size, width=painter.card.width, batch=batch_size)
+    total = video.frames or None
+    folder = os.path.dirname(os.path.abspath(output))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".nst-tf-", suffix=os.path.splitext(output)[1],
+                               dir=folder)
+    os.close(fd)
+    written = 0
+    try:
+      with av.open(tmp, "w") as out:
+        gif = output.lower().endswith(".gif")
+        encoder = out.add_stream("gif" if gif else "libx264", rate=rate)
+        encoder.height, encoder.width = size
+        encoder.pix_fmt = "rgb8" if gif else "yuv420p"
+        copied = out.add_stream_from_template(audio) if audio is not None and not gif else None
+        blender = FlowBlender() if temporal == "flow" else None
+        progress = _Progress(total, rate, quiet, stream)
+        frames = []
+
+        def paint_batch():
+          nonlocal written
+          photos = np.stack(frames)
+          painted = painter.stylize_batch(photos)
+          for photo, picture in zip(photos, painted):
+            picture = images.to_uint8(colors.blend(picture, photo, strength,
+                                                   original_colors).numpy())
+            if blender is not None:
+              picture = blender(photo, picture)
+            for packet in encoder.encode(av.VideoFrame.from_ndarray(picture, format="rgb24")):
+              out.mux(packet)
+            written += 1
+          frames.clear()
+          progress.update(written)
+
+        try:
+          for packet in clip.demux(*(s for s in (video, audio) if s is not None)):
+            if packet.stream is audio:
+              if copied is not None and packet.dts is not None:
+                packet.stream = copied
+                out.mux(packet)
+              continue
+            for frame in packet.decode():
+              pixels = frame.to_ndarray(format="rgb24")
+              if pixels.shape[:2] != size:
+                pixels = cv2.resize(pixels, size[::-1], interpolation=cv2.INTER_AREA)
+              frames.append(pixels)
+              if len(frames) == batch_size:
+                paint_batch()
+          if frames:
+            paint_batch()
+        finally:  # Also on Ctrl-C: what was painted is encoded, and the file closed playable.
+          for packet in encoder.encode():
+            out.mux(packet)
+      if not written:
+        raise StyleTransferError(f"{source} has no frame that could be decoded")
+      os.chmod(tmp, 0o666 & ~images.umask())
+      os.replace(tmp, output)
+    except av.FFmpegError as e:
+      raise StyleTransferError(f"cannot read video {source}: {e}") from None
+    except KeyboardInterrupt:
+      if written:
+        os.chmod(tmp, 0o666 & ~images.umask())
+        os.replace(tmp, output)
+      raise Interrupted(written) from None
+    finally:
+      if os.path.exists(tmp):
+        os.unlink(tmp)
+  return written
+
+
+class _Progress:
+  """A progress line every second or so: frames, frames a second, time left."""
+
+  def __init__(self, total: Optional[int], rate, quiet: bool, stream: TextIO):
+    self.total, self.quiet, self.stream = total, quiet, stream
+    self.start = self.last = time.perf_counter()
+
+  def update(self, done: int) -> None:
+    now = time.perf_counter()
+    if self.quiet or (now - self.last < 1.0 and done != self.total):
+      return
+    self.last = now
+    speed = done / max(now - self.start, 1e-9)
+    of = f"/{self.total}" if self.total else ""
+    eta = ""
+    if self.total and done < self.total:
+      from nst_tf import monitor  # pylint: disable=g-import-not-at-top
+      eta = f"  ETA {monitor.duration((self.total - done) / max(speed, 1e-9))}"
+    print(f"frame {done}{of}  {speed:5.1f} frames/s{eta}", file=self.stream, flush=True)
