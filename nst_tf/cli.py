@@ -146,7 +146,7 @@ def _check_nst_tf():
     raise StyleTransferError("--content is required (a photo, a list, a glob or a folder)")
   if _MODEL.value is None:
     from nst_tf import video  # pylint: disable=g-import-not-at-top
-    if len(_CONTENT.value) == 1 and video.is_video(_CONTENT.value[0]):
+    if len(_CONTENT.value) == 1 and video.is_clip(_CONTENT.value[0]):
       raise StyleTransferError("a clip is painted with a trained network: add --model (e.g. "
                                "--model=starry_night)")
     if not _STYLE.value:
@@ -233,7 +233,7 @@ def _checked_inputs():
   writable, before any work and before anything is written."""
   from nst_tf import images, stylizer, video  # pylint: disable=g-import-not-at-top
 
-  if len(_CONTENT.value) == 1 and video.is_video(_CONTENT.value[0]):
+  if len(_CONTENT.value) == 1 and video.is_clip(_CONTENT.value[0]):
     stylizer.model_path(_MODEL.value)
     video.check_paths(_CONTENT.value[0], _OUTPUT.value)
     return _CONTENT.value, [_OUTPUT.value], [], False
@@ -302,7 +302,7 @@ def _paint_with_model(contents: list[str], outputs: list[str], batch: bool) -> N
   f = NST_TF.flags
   painter = stylizer.load_model(_MODEL.value, f["precision"].value)
   log.info("model %s (%s)", _MODEL.value, painter.style)
-  if video.is_video(contents[0]):
+  if video.is_clip(contents[0]):
     try:
       frames = video.stylize_video(
           painter, contents[0], outputs[0], f["image_size"].value, f["temporal"].value,

@@ -14,6 +14,7 @@ Needs the [video] extra: PyAV (FFmpeg's libraries in its wheels) and OpenCV.
 
 from __future__ import annotations
 
+import glob
 import logging
 import os
 import sys
@@ -22,6 +23,7 @@ import time
 from typing import Optional, TextIO, Union
 
 import numpy as np
+from PIL import Image
 
 from nst_tf import images, settings, stylizer
 from nst_tf.errors import StyleTransferError
@@ -47,7 +49,23 @@ class Interrupted(KeyboardInterrupt):
 
 
 def is_video(path: str) -> bool:
+  """Whether `path` is named as a clip (by its extension)."""
   return os.path.splitext(path)[1].lower() in VIDEO_EXTENSIONS
+
+
+def is_clip(content: str) -> bool:
+  """Whether a --content value is one clip to paint: a clip's name that is no glob
+  pattern (unless a file has that very name), and for a GIF, an animated one (a
+  still GIF is a picture)."""
+  if not is_video(content) or (glob.has_magic(content) and not os.path.exists(content)):
+    return False
+  if not content.lower().endswith(".gif"):
+    return True
+  try:
+    with Image.open(content) as picture:
+      return getattr(picture, "n_frames", 1) > 1
+  except (OSError, ValueError, SyntaxError):
+    return True  # A broken GIF: the clip reader names the problem.
 
 
 def check_paths(source: str, output: str) -> None:

@@ -123,6 +123,19 @@ def test_an_interrupted_clip_is_playable_with_the_frames_painted_so_far(tmp_path
   assert len(frames) == 8 and rate == Fraction(12)
 
 
+def test_only_a_clip_is_painted_as_one(tmp_path, clip):
+  from nst_tf import video
+  still = tmp_path / "still.gif"
+  Image.open(CONTENT).convert("RGB").resize((48, 32)).save(still)
+  moving = tmp_path / "moving.gif"
+  frames = [Image.open(CONTENT).convert("RGB").resize((48, 32)).rotate(a) for a in (0, 9)]
+  frames[0].save(moving, save_all=True, append_images=frames[1:])
+  assert video.is_clip(str(clip)) and video.is_clip(str(moving))
+  assert not video.is_clip(str(still))  # A still GIF is a picture.
+  assert not video.is_clip(str(tmp_path / "*.mp4"))  # A pattern is a batch of pictures.
+  assert not video.is_clip(str(tmp_path / "photo.jpg"))
+
+
 def test_bad_clips_are_one_line_and_write_nothing(tmp_path, clip):
   model = make_model(tmp_path / "model")
   (tmp_path / "broken.mp4").write_bytes(open(clip, "rb").read()[:300])
