@@ -68,7 +68,8 @@ def total_variation_loss(image: tf.Tensor) -> tf.Tensor:
   return tf.reduce_mean(tf.square(dy)) + tf.reduce_mean(tf.square(dx))
 
 
-_LUMA = (0.299, 0.587, 0.114)
+# ITU-R BT.601 luma weights of R, G and B.
+LUMA = (0.299, 0.587, 0.114)
 
 
 def gaussian_blur(image: tf.Tensor, sigma: float) -> tf.Tensor:
@@ -93,7 +94,7 @@ def tone_loss(painted: tf.Tensor, photos: tf.Tensor, fraction: float = 1 / 40) -
   """
   sigma = max(painted.shape[1:3]) * fraction
   def blurred(pictures):
-    luma = tf.tensordot(tf.cast(pictures, tf.float32) / 255.0, tf.constant(_LUMA), 1)
+    luma = tf.tensordot(tf.cast(pictures, tf.float32) / 255.0, tf.constant(LUMA), 1)
     smooth = gaussian_blur(luma[..., None], sigma)
     return smooth - tf.reduce_mean(smooth, [1, 2, 3], keepdims=True)
   a, b = blurred(painted), blurred(photos)

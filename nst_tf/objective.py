@@ -52,11 +52,10 @@ def frame(image, margin: int) -> tf.Tensor:
 # than LINE_STEP grey levels and twice the step between the next two rows.
 MENDED_EDGE = 2
 LINE_STEP = 4.0
-_LUMA = (0.299, 0.587, 0.114)
 
 
 def _mend_top_rows(image, width: int, step: float) -> tf.Tensor:
-  rows = tf.reduce_mean(tf.tensordot(image, tf.constant(_LUMA), 1), axis=2)  # [N, H]
+  rows = tf.reduce_mean(tf.tensordot(image, tf.constant(losses.LUMA), 1), axis=2)  # [N, H]
   jumps = tf.abs(rows[:, :width + 2] - rows[:, 1:width + 3])  # Row i against row i + 1.
   outlier = jumps[:, :width] > tf.maximum(step, 2.0 * jumps[:, 1:width + 1])
   # The line is the run of outlying rows from the edge on.
