@@ -15,10 +15,8 @@ Needs the [video] extra: PyAV (FFmpeg's libraries in its wheels) and OpenCV.
 from __future__ import annotations
 
 import glob
-import logging
 import os
 import sys
-import tempfile
 import time
 from typing import Optional, TextIO, Union
 
@@ -27,8 +25,6 @@ from PIL import Image
 
 from nst_tf import images, settings, stylizer
 from nst_tf.errors import StyleTransferError
-
-log = logging.getLogger("nst_tf")
 
 # What a clip is recognised by (FFmpeg reads many more containers).
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".webm", ".gif", ".avi", ".m4v")
@@ -127,16 +123,24 @@ class FlowBlender:
     result = painted
     if self._last is not None:
       last_grey, last_result = self._last
-      back = self.flow.calc(grey, last_grey, None)  # Where each pixel was before.
-      there = self.flow.calc(last_grey, grey, None)
+      back, reliable = motion(self.flow, last_grey, grey, self.tolerance, self.cv2)
       warped = warp(last_result, back, self.cv2)
-      # Reliable where going back and coming forth again lands where it started.
-      return_trip = back + warp(there, back, self.cv2)
-      reliable = np.linalg.norm(return_trip, axis=-1) < self.tolerance
       weight = self.blend * reliable[..., None]
       result = images.to_uint8(weight * warped + (1 - weight) * painted.astype(np.float32))
     self._last = (grey, result)
     return result
+
+
+def motion(flow, before: np.ndarray, now: np.ndarray, tolerance: float = FLOW_TOLERANCE,
+           cv2=None) -> tuple[np.ndarray, np.ndarray]:
+  """The motion back from grey frame `now` to `before` ([H, W, 2], x then y: where each
+  pixel was), by the optical flow estimator `flow` (OpenCV's DIS), and where it is
+  reliable: going back and coming forth again lands within `tolerance` pixels of
+  where it started (occluded and uncovered pixels do not)."""
+  cv2 = cv2 or _modules()[1]
+  back, there = flow.calc(now, before, None), flow.calc(before, now, None)
+  return_trip = back + warp(there, back, cv2)
+  return back, np.linalg.norm(return_trip, axis=-1) < tolerance
 
 
 def warp(picture: np.ndarray, flow: np.ndarray, cv2=None) -> np.ndarray:
@@ -192,13 +196,10 @@ def stylize_video(model: Union[str, stylizer.Stylizer], source: str, output: str
     size = _even_size((video.codec_context.height, video.codec_context.width), image_size)
     stylizer.check_size(size, width=painter.card.width, batch=batch_size)
     total = video.frames or None
-    folder = os.path.dirname(os.path.abspath(output))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".nst-tf-", suffix=os.path.splitext(output)[1],
-                               dir=folder)
-    os.close(fd)
-    written = 0
-    try:
+    written, interrupted = 0, False
+
+    def write(tmp: str) -> None:
+      nonlocal interrupted
       with av.open(tmp, "w") as out:
         gif = output.lower().endswith(".gif")
         encoder = out.add_stream("gif" if gif else "libx264", rate=rate)
@@ -206,7 +207,7 @@ def stylize_video(model: Union[str, stylizer.Stylizer], source: str, output: str
         encoder.pix_fmt = "rgb8" if gif else "yuv420p"
         copied = out.add_stream_from_template(audio) if audio is not None and not gif else None
         blender = FlowBlender() if temporal == "flow" else None
-        progress = _Progress(total, rate, quiet, stream)
+        progress = _Progress(total, quiet, stream)
         frames = []
 
         def paint_batch():
@@ -240,30 +241,31 @@ def stylize_video(model: Union[str, stylizer.Stylizer], source: str, output: str
                 paint_batch()
           if frames:
             paint_batch()
-        finally:  # Also on Ctrl-C: what was painted is encoded, and the file closed playable.
+        except KeyboardInterrupt:
+          if not written:
+            raise
+          interrupted = True  # What was painted is kept: a playable clip.
+        finally:
           for packet in encoder.encode():
             out.mux(packet)
       if not written:
         raise StyleTransferError(f"{source} has no frame that could be decoded")
-      os.chmod(tmp, 0o666 & ~images.umask())
-      os.replace(tmp, output)
+
+    try:
+      images.write_atomically(output, write)
     except av.FFmpegError as e:
       raise StyleTransferError(f"cannot read video {source}: {e}") from None
     except KeyboardInterrupt:
-      if written:
-        os.chmod(tmp, 0o666 & ~images.umask())
-        os.replace(tmp, output)
-      raise Interrupted(written) from None
-    finally:
-      if os.path.exists(tmp):
-        os.unlink(tmp)
+      raise Interrupted(0) from None
+  if interrupted:
+    raise Interrupted(written)
   return written
 
 
 class _Progress:
   """A progress line every second or so: frames, frames a second, time left."""
 
-  def __init__(self, total: Optional[int], rate, quiet: bool, stream: TextIO):
+  def __init__(self, total: Optional[int], quiet: bool, stream: TextIO):
     self.total, self.quiet, self.stream = total, quiet, stream
     self.start = self.last = time.perf_counter()
 

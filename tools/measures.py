@@ -154,11 +154,8 @@ def warping_error(painted, frames, flows=None, tolerance: float = 1.0) -> float:
   if flows is None:
     dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
     greys = [cv2.cvtColor(np.asarray(f, np.uint8), cv2.COLOR_RGB2GRAY) for f in frames]
-    flows = []
-    for before, now in zip(greys, greys[1:]):
-      back, there = dis.calc(now, before, None), dis.calc(before, now, None)
-      trip = back + video.warp(there, back, cv2)
-      flows.append((back, np.linalg.norm(trip, axis=-1) < tolerance))
+    flows = [video.motion(dis, before, now, tolerance, cv2)
+             for before, now in zip(greys, greys[1:])]
   errors = []
   for (back, reliable), before, now in zip(flows, painted, painted[1:]):
     moved = video.warp(before, back, cv2)
