@@ -16,7 +16,7 @@ from absl import flags
 from nst_tf import command
 from nst_tf.errors import StyleTransferError
 from nst_tf.model_format import ModelFormat
-from nst_tf.settings import INITS, OPTIMIZERS, Settings, scale_plan
+from nst_tf.settings import INITS, OPTIMIZERS, Settings, check_plan
 
 log = logging.getLogger("nst_tf")
 _D = Settings()  # Flag defaults come from the library's defaults.
@@ -248,7 +248,7 @@ def _checked_inputs():
     if _MODEL.value:
       stylizer.check_size(shape, NST_TF.flags["image_size"].value, width)
     else:
-      scale_plan(settings, shape, style_shapes)
+      check_plan(settings, shape, style_shapes)
   init = NST_TF.flags["init"].value
   inputs = contents + styles + ([init] if os.path.isfile(init) else [])
   for output in outputs:

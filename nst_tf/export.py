@@ -24,9 +24,9 @@ from typing import Optional
 import tensorflow as tf
 from tensorflow.python.framework import convert_to_constants
 
-from nst_tf import colors, images, objective, optimizers
+from nst_tf import colors, descent, images, objective, optimizers
 from nst_tf.errors import StyleTransferError
-from nst_tf.settings import Settings, min_side
+from nst_tf.settings import Settings
 
 _IMAGE = tf.TensorSpec([None, None, 3], tf.uint8)
 _SCALAR_INT = tf.TensorSpec([], tf.int32)
@@ -50,8 +50,8 @@ class StyleTransferModule(tf.Module):
     super().__init__(name="nst_tf")
     s = loss.settings
     unsupported = []
-    if s.init not in ("content", "style_colors"):
-      unsupported.append("--init=content or style_colors")
+    if s.init not in descent.EXPORTABLE_INITS:
+      unsupported.append(f"--init={' or '.join(descent.EXPORTABLE_INITS)}")
     if s.stop_tolerance:
       unsupported.append("no --stop_tolerance (the exported loop runs the steps it is given)")
     if unsupported:
@@ -59,69 +59,29 @@ class StyleTransferModule(tf.Module):
     self.objective = loss
     self.model = loss.model  # Tracked, so the weights go into the SavedModel.
 
-  def _optimise(self, canvas, steps, content_targets, style_targets, content_weight,
-                style_weight):
-    """`steps` steps of the settings' optimiser from `canvas`, [1, H, W, 3]."""
-    s = self.objective.settings
-
-    def loss_and_gradient(image):
-      with tf.GradientTape() as tape:
-        tape.watch(image)
-        terms = self.objective.loss_terms(image, content_targets, style_targets,
-                                          content_weight, style_weight)
-      return tape.gradient(terms["total"], image)
-
-    if s.optimizer == "lbfgs":
-      def lbfgs_step(i, x, state):
-        grad = loss_and_gradient(tf.reshape(x, tf.shape(canvas)))
-        return (i + 1, *optimizers.lbfgs_update(x, tf.reshape(grad, [-1]), state,
-                                                s.learning_rate))
-      flat = tf.reshape(canvas, [-1])
-      _, flat, _ = tf.while_loop(
-          lambda i, *_: i < steps, lbfgs_step,
-          (tf.constant(0), flat, optimizers.lbfgs_state(tf.size(flat), s.lbfgs_history)))
-      return tf.reshape(flat, tf.shape(canvas))
-
-    def adam_step(i, image, m, v):
-      rate = optimizers.adam_rate(s.learning_rate, s.lr_decay, i, steps)
-      return (i + 1, *optimizers.adam_update(image, loss_and_gradient(image), m, v, i, rate))
-    zeros = tf.zeros_like(canvas)
-    _, image, _, _ = tf.while_loop(lambda i, *_: i < steps, adam_step,
-                                   (tf.constant(0), canvas, zeros, zeros))
-    return image
-
   def _run(self, content, style, iterations, content_weight, style_weight):
     s = self.objective.settings
-    content = tf.clip_by_value(tf.cast(content, tf.float32)[None], 0.0, 255.0)
-    if s.margin:  # As the library: the content's size is the final size.
-      content += s.strength * (objective.mend_edges(content) - content)
+    photo = descent.prepared_photo(s, tf.clip_by_value(tf.cast(content, tf.float32)[None],
+                                                       0.0, 255.0))
     style = tf.cast(style, tf.float32)
-    shape = tf.shape(content)[1:3]
-    smallest = min_side(s.layers)
-    planned = s.steps_per_scale()
-    image = None
-    for long_side, steps, margin in zip(s.scale_sizes(), planned, s.scale_margins()):
-      ratio = long_side / s.image_size
-      size = shape if ratio == 1 else objective.scale_size(
-          shape, tf.round(tf.cast(tf.reduce_max(shape), tf.float64) * ratio), smallest)
-      at_size = objective.resize(content, size)
-      if image is None:
-        start = at_size
-        if s.init == "style_colors":
-          start = colors.match_colors(at_size[0], style)[None]
-        start = at_size + s.strength * (start - at_size)
-      else:
-        start = objective.carry(image, content, size)
-      steps = tf.cast(tf.round(tf.cast(iterations, tf.float32) * steps / planned[-1]), tf.int32)
-      canvas = self._optimise(
-          objective.frame(start, margin), steps,
-          self.objective.content_targets(objective.frame(at_size, margin)),
-          self.objective.style_targets([objective.sized_style(style, size, s.style_scale)]),
-          content_weight, style_weight)
-      image = objective.unframe(canvas, margin)
-    if s.original_colors:
-      image = colors.keep_colors(image, content)
-    return {"image": tf.cast(tf.round(image[0]), tf.uint8)}
+    scales = descent.plan(s, tf.shape(photo)[1:3], iterations)
+    canvas = None
+    for index, scale in enumerate(scales):
+      canvas = descent.start(s, photo, style, scale, canvas,
+                             scales[index - 1].margin if index else 0)
+      content_targets = descent.targets(self.objective, photo, scale)
+      style_targets = self.objective.style_targets(
+          [objective.sized_style(style, scale.size, s.style_scale)])
+
+      def body(i, canvas, state, steps=scale.steps, content_targets=content_targets,
+               style_targets=style_targets):
+        _, canvas, state = descent.step(self.objective, canvas, state, steps, content_targets,
+                                        style_targets, content_weight, style_weight)
+        return i + 1, canvas, state
+      _, canvas, _ = tf.while_loop(lambda i, *_: i < scale.steps, body,
+                                   (tf.constant(0), canvas, optimizers.initial_state(s, canvas)))
+    picture = descent.finish(s, canvas, photo, scales[-1], tf.shape(photo)[1:3])
+    return {"image": tf.cast(tf.round(picture[0]), tf.uint8)}
 
   @tf.function(input_signature=[_IMAGE, _IMAGE, _SCALAR_INT])
   def stylize(self, content, style, iterations):

@@ -17,10 +17,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from nst_tf import checkpoints, colors, features, images, objective, optimizers
+from nst_tf import checkpoints, descent, features, images, objective, optimizers
 from nst_tf.errors import StyleTransferError
-from nst_tf.objective import resize
-from nst_tf.settings import Settings, scale_plan
+from nst_tf.settings import Settings, check_plan
 
 log = logging.getLogger("nst_tf")
 
@@ -85,13 +84,10 @@ class StyleTransfer:
     # (style pixels digest, content size) -> Gram targets: a batch computes them once.
     self._style_cache = {}
     # One trace of the VGG16 forward and backward pass for every shape and scale.
-    self._loss_and_gradient = tf.function(self._loss_and_gradient_eager, reduce_retracing=True)
+    self._step = tf.function(self._step_eager, reduce_retracing=True)
 
-  def _loss_and_gradient_eager(self, image, content_targets, style_targets):
-    with tf.GradientTape() as tape:
-      tape.watch(image)
-      terms = self.objective.loss_terms(image, content_targets, style_targets)
-    return terms, tape.gradient(terms["total"], image)
+  def _step_eager(self, canvas, state, steps, content_targets, style_targets):
+    return descent.step(self.objective, canvas, state, steps, content_targets, style_targets)
 
   def _style_targets(self, styles: Sequence[np.ndarray], size: tuple[int, int]) -> dict:
     """The styles' Gram targets for a content of `size`, computed once per size."""
@@ -104,27 +100,9 @@ class StyleTransfer:
     return self._style_cache[key]
 
   def initial_image(self, content: tf.Tensor, style: np.ndarray) -> tf.Tensor:
-    """The start image at the size of `content` [1, H, W, 3]; `style` is the first painting.
-
-    Below full strength it lies between the photo and what `init` asks for.
-    """
-    content = tf.convert_to_tensor(content, tf.float32)
-    start = self._init_image(content, style)
-    return content + self.settings.strength * (start - content)
-
-  def _init_image(self, content: tf.Tensor, style: np.ndarray) -> tf.Tensor:
-    s = self.settings
-    size = tuple(content.shape[1:3])
-    if s.init == "content":
-      return content
-    if s.init == "style_colors":
-      return colors.match_colors(content[0], style)[None]
-    if s.init == "noise":
-      rng = np.random.default_rng(s.seed)
-      return tf.constant(rng.uniform(0.0, 255.0, (1,) + size + (3,)), tf.float32)
-    if s.init == "style":
-      return resize(style[None], size)
-    return resize(images.load_image(s.init, "init image")[None], size)
+    """The start image at the size of `content` [1, H, W, 3]; `style` is the first
+    painting (see `descent.start_image`)."""
+    return descent.start_image(self.settings, content, style)
 
   def run(self, content: images.ImageLike,
           style: Union[images.ImageLike, Sequence[images.ImageLike]],
@@ -150,76 +128,78 @@ class StyleTransfer:
     styles = [images.load_image(image, "style image")
               for image in (style if isinstance(style, (list, tuple)) else [style])]
     s.normalized_blend_weights(len(styles))  # Fails before any work on a bad count.
-    plan = scale_plan(s, photo.shape[:2], [st.shape[:2] for st in styles])
-    total = sum(steps for _, steps in plan)
-    margins = s.scale_margins()
+    check_plan(s, photo.shape[:2], [st.shape[:2] for st in styles])
+    scales = descent.plan(s, photo.shape[:2])
+    total = sum(scale.steps for scale in scales)
     saver = checkpoint_dir and checkpoints.RunCheckpoint(
         checkpoint_dir, checkpoints.fingerprint(self.resolved_settings(), [photo] + styles),
         checkpoint_every)
-    content = photo
-    if s.margin:  # With the frame: no band from a line of the photo's own along its edges.
-      edge = math.ceil(objective.MENDED_EDGE * max(photo.shape[:2]) / s.image_size)
-      mended = objective.mend_edges(photo[None], edge)[0].numpy()
-      content = photo + s.strength * (mended - photo)  # Strength 0: the photo itself.
+    # The mending's reach is 2 px of the final picture, whatever the photo's size.
+    edge = math.ceil(objective.MENDED_EDGE * max(photo.shape[:2]) / s.image_size)
+    photo = descent.prepared_photo(s, photo[None], edge)
     first_scale, first_step, done = saver.progress() if saver else (0, 0, 0)
     if done:
       log.info("resuming at step %d of %d from %s", done, total, checkpoint_dir)
-    image, state = None, None
-    try:
-      for scale, (size, steps) in enumerate(plan):
-        if scale < first_scale:
-          continue
-        margin = margins[scale]
-        content_t = resize(content[None], size)
-        content_targets = self.objective.content_targets(objective.frame(content_t, margin))
-        style_targets = self._style_targets(styles, size)
-        start = (self.initial_image(content_t, styles[0]) if image is None else
-                 objective.carry(objective.unframe(image, margins[scale - 1]), content[None],
-                                 size))
-        # The canvas: the picture inside a mirrored frame (see Settings.margin).
-        image = tf.Variable(objective.frame(start, margin), name="image")
-        optimizer = optimizers.make_optimizer(s, image, steps)
-        update = tf.function(optimizer.apply)
-        finished = False  # A resumed scale that had ended (early stop or not).
-        if saver:
-          saver.track(image, optimizer)
-          if scale == first_scale and done:
-            saver.restore()
-            finished = first_step >= steps
-        before = done - int(optimizer.iterations)  # Steps of the earlier scales.
-        history = []
-        while not finished and int(optimizer.iterations) < steps:
-          last = image.read_value()
-          terms, grad = self._loss_and_gradient(last, content_targets, style_targets)
-          update(grad)
-          # Counted from the optimiser's own state: a signal cannot split the two.
-          done = before + int(optimizer.iterations)
-          losses = {k: float(v) for k, v in terms.items()}
-          if not np.isfinite(losses["total"]) or not _finite(image):
-            image.assign(last)
-            raise NotFinite(self._finish(image, content, margin), done - 1, total)
-          state = Step(done, total, losses, objective.unframe(image, margin), scale)
-          for callback in callbacks:
-            callback.on_step(state)
-          if saver and done % saver.every == 0:
-            saver.save(scale, done - before, done)
-          history.append(losses["total"])
-          if _is_flat(history, s.stop_tolerance, s.stop_window):
-            log.info("scale %d/%d (%d px): loss flat after %d of %d steps, moving on",
-                     scale + 1, len(plan), max(size), done - before, steps)
-            break
-        if saver:
-          saver.save(scale, steps, done)  # This scale is finished, early stop or not.
-    except KeyboardInterrupt:
-      if image is None:
+    run = _Run(total, len(scales), callbacks, saver, done)
+    canvas = None
+    for index, scale in enumerate(scales):
+      if index < first_scale:
+        continue
+      canvas = tf.Variable(descent.start(s, photo, styles[0], scale, canvas,
+                                         scales[index - 1].margin if index else 0), name="image")
+      state = optimizers.State(s, canvas)
+      resumed = bool(saver) and index == first_scale and done > 0
+      if saver:
+        saver.track(canvas, state)
+        if resumed:
+          saver.restore()
+      if resumed and first_step >= scale.steps:
+        continue  # This scale had ended (early stop or not) before the stop.
+      try:
+        self._descend(run, index, scale, canvas, state,
+                      descent.targets(self.objective, photo, scale),
+                      self._style_targets(styles, scale.size))
+      except KeyboardInterrupt:
+        if saver and saver.image is canvas:
+          saver.save(index, int(state.iterations), run.done)
+        raise Interrupted(self._finish(canvas, photo, scale), run.done, total) from None
+      except NotFinite as e:
+        e.result = self._finish(canvas, photo, scale)
         raise
-      if saver and saver.image is image:
-        saver.save(scale, int(optimizer.iterations), done)
-      raise Interrupted(self._finish(image, content, margin), done, total) from None
-    if state is not None:  # None when a finished run was resumed: nothing left to do.
+    if run.last is not None:  # None when a finished run was resumed: nothing left to do.
       for callback in callbacks:
-        callback.on_end(state)
-    return self._finish(image, content, margin)
+        callback.on_end(run.last)
+    return self._finish(canvas, photo, scales[-1])
+
+  def _descend(self, run: "_Run", index: int, scale: descent.Scale, canvas: tf.Variable,
+               state: optimizers.State, content_targets: dict, style_targets: dict) -> None:
+    """One scale's steps from where `state` stands, until its count or a flat loss."""
+    s = self.settings
+    before = run.done - int(state.iterations)  # Steps of the earlier scales.
+    steps = tf.constant(scale.steps)
+    history = []
+    while int(state.iterations) < scale.steps:
+      terms, image, new_state = self._step(canvas.read_value(), state.read(), steps,
+                                           content_targets, style_targets)
+      losses = {k: float(v) for k, v in terms.items()}
+      if not np.isfinite(losses["total"]) or not _finite(image):
+        raise NotFinite(None, run.done, run.total)  # The canvas keeps the last finite image.
+      canvas.assign(image)
+      state.assign(new_state)
+      # Counted from the optimiser's own state: a signal cannot split the two.
+      run.done = before + int(state.iterations)
+      run.last = Step(run.done, run.total, losses, objective.unframe(canvas, scale.margin), index)
+      for callback in run.callbacks:
+        callback.on_step(run.last)
+      if run.saver and run.done % run.saver.every == 0:
+        run.saver.save(index, run.done - before, run.done)
+      history.append(losses["total"])
+      if _is_flat(history, s.stop_tolerance, s.stop_window):
+        log.info("scale %d/%d (%d px): loss flat after %d of %d steps, moving on",
+                 index + 1, run.scales, max(scale.size), run.done - before, scale.steps)
+        break
+    if run.saver:
+      run.saver.save(index, scale.steps, run.done)  # This scale is finished, early stop or not.
 
   def resolved_settings(self) -> Settings:
     """The settings with "auto" weights and precision replaced by what this run uses."""
@@ -227,14 +207,22 @@ class StyleTransfer:
         self.settings, weights=getattr(self.model, "nst_weights", self.settings.weights),
         precision=features.model_precision(self.model))
 
-  def _finish(self, canvas: tf.Tensor, content: np.ndarray, margin: int) -> np.ndarray:
-    """The result at the final size, with the content's colours if asked, as uint8."""
-    size = images.fit_size(content.shape[:2], self.settings.image_size)
-    image = objective.unframe(canvas, margin)
-    result = objective.carry(image, content[None], size).numpy()[0]
-    if self.settings.original_colors:
-      result = colors.keep_colors(result, resize(content, size).numpy())
-    return images.to_uint8(result)
+  def _finish(self, canvas: tf.Tensor, photo: tf.Tensor, scale: descent.Scale) -> np.ndarray:
+    """The result at the final size as uint8."""
+    size = images.fit_size(photo.shape[1:3], self.settings.image_size)
+    return images.to_uint8(descent.finish(self.settings, canvas, photo, scale, size))
+
+
+@dataclasses.dataclass
+class _Run:
+  """Where a run stands, across its scales."""
+
+  total: int
+  scales: int
+  callbacks: Sequence[Callback]
+  saver: Optional[checkpoints.RunCheckpoint]
+  done: int
+  last: Optional[Step] = None
 
 
 def _finite(image: tf.Variable) -> bool:

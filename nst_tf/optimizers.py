@@ -1,14 +1,13 @@
-"""The two optimisers of one picture, behind the same calls: `apply(grad)` takes
-one projected step on the image variable, `iterations` counts the steps taken,
-and each is a tf.Module that a checkpoint saves with the image.
+"""The two optimisers of one picture's pixels, Adam and L-BFGS, as pure updates
+(`initial_state`, `update`) that the runner's `Optimizer` and the exported
+SavedModel's loop both step with.
 
-Adam is written out as one pure update (`adam_update`), which the runner and
-the exported SavedModel's loop both call. L-BFGS runs inside TensorFlow with
-one loss evaluation per step. Like the classic style transfer tools (Torch's optim.lbfgs without line
-search), it takes a fixed step along the quasi-Newton direction instead of
-searching: a line search costs about three loss evaluations per step here and
-buys nothing. Every step is projected back onto the pixel box [0, 255], and the
-curvature pairs use the projected step, so the model stays consistent.
+L-BFGS runs inside TensorFlow with one loss evaluation per step. Like the
+classic style transfer tools (Torch's optim.lbfgs without line search), it
+takes a fixed step along the quasi-Newton direction instead of searching: a
+line search costs about three loss evaluations per step here and buys nothing.
+Every step is projected back onto the pixel box [0, 255], and the curvature
+pairs use the projected step, so the model stays consistent.
 """
 
 from __future__ import annotations
@@ -38,28 +37,6 @@ def adam_update(x, grad, m, v, step, rate):
   m = m + (grad - m) * (1.0 - BETA_1)
   v = v + (tf.square(grad) - v) * (1.0 - BETA_2)
   return tf.clip_by_value(x - m * alpha / (tf.sqrt(v) + EPSILON), *BOUNDS), m, v
-
-
-class Adam(tf.Module):
-  """Projected Adam on `variable`, with the rate falling to `decay` over `steps`."""
-
-  def __init__(self, variable: tf.Variable, learning_rate: float, decay: float = 1.0,
-               steps: int = 1):
-    super().__init__(name="adam")
-    self.variable = variable
-    self.learning_rate, self.decay, self.steps = learning_rate, decay, steps
-    self.m = tf.Variable(tf.zeros_like(variable), trainable=False, name="adam_m")
-    self.v = tf.Variable(tf.zeros_like(variable), trainable=False, name="adam_v")
-    self.iterations = tf.Variable(0, dtype=tf.int64, trainable=False, name="adam_iterations")
-
-  def apply(self, grad: tf.Tensor) -> None:
-    rate = adam_rate(self.learning_rate, self.decay, self.iterations, self.steps)
-    x, m, v = adam_update(self.variable, tf.cast(grad, tf.float32), self.m, self.v,
-                          self.iterations, rate)
-    self.variable.assign(x)
-    self.m.assign(m)
-    self.v.assign(v)
-    self.iterations.assign_add(1)
 
 
 def lbfgs_state(size, history: int) -> dict:
@@ -108,44 +85,44 @@ def lbfgs_update(x: tf.Tensor, g: tf.Tensor, state: dict, first_step: float,
                  "iterations": state["iterations"] + 1}
 
 
-class LBFGS(tf.Module):
-  """Projected L-BFGS (`lbfgs_update`) on `variable`; call `apply(grad)` inside a tf.function.
+def initial_state(settings: Settings, canvas) -> dict:
+  """An empty state of the settings' optimiser for `canvas` (of any shape, also unknown)."""
+  if settings.optimizer == "lbfgs":
+    return lbfgs_state(tf.size(canvas), settings.lbfgs_history)
+  zeros = tf.zeros_like(canvas, tf.float32)
+  return {"m": zeros, "v": zeros, "iterations": tf.constant(0, tf.int64)}
 
-  A tf.Module, so that tf.train.Checkpoint saves its curvature pairs with the image.
 
-  Args:
-    variable: the image, a float32 tf.Variable.
-    history: how many curvature pairs (s, y) to keep.
-    first_step: the first step (and any step with no usable curvature yet)
-      moves the largest-gradient pixel by this many pixel units, as Adam does.
-    bounds: the box the variable is projected onto after every step.
-  """
+def update(settings: Settings, canvas, grad, state: dict, steps) -> tuple[tf.Tensor, dict]:
+  """One projected step of the settings' optimiser over a run of `steps`: (new canvas,
+  new state). The runner and the exported loop both step with it."""
+  grad = tf.cast(grad, tf.float32)
+  if settings.optimizer == "lbfgs":
+    x, state = lbfgs_update(tf.reshape(canvas, [-1]), tf.reshape(grad, [-1]), state,
+                            settings.learning_rate)
+    x = tf.reshape(x, tf.shape(canvas))
+    x.set_shape(canvas.shape)
+    return x, state
+  step = state["iterations"]
+  rate = adam_rate(settings.learning_rate, settings.lr_decay, step, steps)
+  x, m, v = adam_update(canvas, grad, state["m"], state["v"], step, rate)
+  return x, {"m": m, "v": v, "iterations": step + 1}
 
-  def __init__(self, variable: tf.Variable, history: int = 20, first_step: float = 10.0,
-               bounds: tuple[float, float] = BOUNDS):
-    super().__init__(name="lbfgs")
-    self.variable = variable
-    self.first_step = first_step
-    self.bounds = bounds
-    empty = lbfgs_state(int(tf.size(variable)), history)
-    # Checkpoints name these: lbfgs_s, lbfgs_y, lbfgs_rho, ...
-    self.state = {name: tf.Variable(value, trainable=False, name=f"lbfgs_{name}")
-                  for name, value in empty.items()}
+
+class State(tf.Module):
+  """The settings' optimiser state for `canvas`, held in variables: a tf.Module,
+  so that tf.train.Checkpoint saves it with the image. `iterations` counts the
+  steps taken."""
+
+  def __init__(self, settings: Settings, canvas):
+    super().__init__(name=settings.optimizer)
+    self.state = {name: tf.Variable(value, trainable=False, name=name)
+                  for name, value in initial_state(settings, canvas).items()}
     self.iterations = self.state["iterations"]
 
-  def apply(self, grad: tf.Tensor) -> None:
-    """One projected L-BFGS step from the current value, given its gradient."""
-    x, state = lbfgs_update(tf.reshape(self.variable, [-1]),
-                            tf.reshape(tf.cast(grad, tf.float32), [-1]),
-                            {name: v.read_value() for name, v in self.state.items()},
-                            self.first_step, self.bounds)
+  def read(self) -> dict:
+    return {name: v.read_value() for name, v in self.state.items()}
+
+  def assign(self, state: dict) -> None:
     for name, value in state.items():
       self.state[name].assign(value)
-    self.variable.assign(tf.reshape(x, tf.shape(self.variable)))
-
-
-def make_optimizer(settings: Settings, image: tf.Variable, steps: int):
-  """The optimiser `settings` asks for, over `steps` steps of `image`."""
-  if settings.optimizer == "lbfgs":
-    return LBFGS(image, settings.lbfgs_history, first_step=settings.learning_rate)
-  return Adam(image, settings.learning_rate, settings.lr_decay, steps)

@@ -397,14 +397,11 @@ def scale_size(content_shape: tuple[int, int], long_side: int, least: int) -> tu
   return size
 
 
-def scale_plan(settings: Settings, content_shape: tuple[int, int],
-               style_shapes: Sequence[tuple[int, int]] = ()) -> list[tuple[tuple[int, int], int]]:
-  """(size, steps) of each scale for a content of `content_shape`, checked before any work.
-
-  A coarse scale whose short side would be under what VGG16 can pool down to
-  its deepest layer is raised to that; a result that thin is refused, and so
-  is a run that would not fit in memory.
-  """
+def check_plan(settings: Settings, content_shape: tuple[int, int],
+               style_shapes: Sequence[tuple[int, int]] = ()) -> None:
+  """Refuses, before any work, a run whose picture would be too thin for VGG16's
+  deepest layer or would not fit in memory. (A coarse scale that thin is raised
+  instead: see `scale_size`.)"""
   s = settings
   least = min_side(s.layers)
   height, width = content_shape
@@ -415,10 +412,7 @@ def scale_plan(settings: Settings, content_shape: tuple[int, int],
         f"the picture is too thin: {width}x{height} at image_size {s.image_size} would be "
         f"{final[1]}x{final[0]}, and VGG16 needs at least {least} px a side; use "
         f"--image_size={math.ceil(least * aspect)} or more, or crop it")
-  plan = [(scale_size(content_shape, long_side, least), steps)
-          for long_side, steps in zip(s.scale_sizes(), s.steps_per_scale())]
   check_memory(s, final, [style_size(shape, final, s.style_scale) for shape in style_shapes])
-  return plan
 
 
 # What a run holds per pixel of its largest scale, measured with bfloat16 and

@@ -146,7 +146,7 @@ def test_a_loss_that_turns_nan_keeps_the_last_finite_image(hed_vgg16, small_imag
     calls.append(1)
     return terms if len(calls) < 4 else {k: v * np.nan for k, v in terms.items()}
   transfer.objective.loss_terms = poisoned
-  transfer._loss_and_gradient = transfer._loss_and_gradient_eager  # Called afresh each step.
+  transfer._step = transfer._step_eager  # Called afresh each step.
   with pytest.raises(nst_tf.NotFinite, match="stopped being finite at step 4") as stopped:
     transfer.run(content, style)
   assert stopped.value.step == 3

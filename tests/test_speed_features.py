@@ -4,9 +4,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from nst_tf import features, optimize
+from nst_tf import features, optimize, optimizers
 from nst_tf.errors import StyleTransferError
-from nst_tf.optimizers import LBFGS
 from nst_tf.settings import Settings
 
 from conftest import Recorder, small_transfer
@@ -22,13 +21,24 @@ def _minimise(update, x, loss_fn, steps):
   return [float(step()) for _ in range(steps)]
 
 
+def _lbfgs(x, history, first_step):
+  """`update(grad)`: one step of the runner's L-BFGS on the variable `x`."""
+  settings = Settings(optimizer="lbfgs", lbfgs_history=history, learning_rate=first_step)
+  state = optimizers.State(settings, x)
+
+  def update(grad):
+    new, new_state = optimizers.update(settings, x.read_value(), grad, state.read(), 0)
+    x.assign(new)
+    state.assign(new_state)
+  return update
+
+
 def test_lbfgs_solves_an_ill_conditioned_quadratic_inside_the_box():
   scales = tf.constant(np.geomspace(1e-3, 1.0, 300), tf.float32)
   target = tf.constant(np.linspace(-50.0, 300.0, 300), tf.float32)  # Partly outside the box.
   loss_fn = lambda x: tf.reduce_sum(scales * tf.square(x - target))
   x = tf.Variable(tf.fill([300], 100.0))
-  lbfgs = LBFGS(x, history=10, first_step=10.0)
-  history = _minimise(lbfgs.apply, x, loss_fn, 60)
+  history = _minimise(_lbfgs(x, history=10, first_step=10.0), x, loss_fn, 60)
   solution = np.clip(target.numpy(), 0.0, 255.0)
   assert float(tf.reduce_min(x)) >= 0.0 and float(tf.reduce_max(x)) <= 255.0
   np.testing.assert_allclose(x.numpy(), solution, atol=2.0)
@@ -121,4 +131,4 @@ def test_one_trace_serves_every_scale_and_photo(hed_vgg16, small_images):
   for photo in (content, content[:, ::-1], content[:40]):  # Three photos, two shapes.
     transfer.run(photo, style)
   # Six scale runs at five sizes: the VGG16 pass is traced once or twice, not six times.
-  assert transfer._loss_and_gradient.experimental_get_tracing_count() <= 2
+  assert transfer._step.experimental_get_tracing_count() <= 2
