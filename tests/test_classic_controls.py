@@ -12,8 +12,9 @@ import tensorflow as tf
 from PIL import Image
 
 import nst_tf
-from nst_tf import losses, optimize
-from nst_tf.errors import StyleTransferError
+from nst_tf.core import losses
+from nst_tf.optimizer import runner
+from nst_tf.core.errors import StyleTransferError
 
 from conftest import CONTENT, ROOT, SMALL, STYLE, Recorder, mean_abs_diff, run_cli, small_transfer
 
@@ -50,7 +51,7 @@ def test_avg_pooling_gives_a_different_result_from_max(hed_vgg16, small_images):
   assert mean_abs_diff(results["max"], results["avg"]) > 3
 
 
-class StopAt(optimize.Callback):
+class StopAt(runner.Callback):
   """Raises `error` after step `at`: KeyboardInterrupt as Ctrl-C, anything else as a crash."""
 
   def __init__(self, at, error):
@@ -75,7 +76,7 @@ def test_interrupted_run_resumes_where_it_stopped(hed_vgg16, small_images, tmp_p
 
   steps = []
 
-  class Steps(optimize.Callback):
+  class Steps(runner.Callback):
     def on_step(self, step):
       steps.append(step.step)
   result = small_transfer(hed_vgg16, **options).run(content, style, [second, Steps()],

@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from conftest import CONTENT, NST_TF, ROOT, SMALL, STYLE, run_cli
-from nst_tf import monitor
+from nst_tf.core import monitor
 
 @pytest.mark.slow
 def test_run_writes_image_progress_and_tensorboard(tmp_path):
@@ -71,13 +71,13 @@ def test_help_lists_every_flag_in_groups_without_tensorflow():
     assert f"  {flag}  (default:" in r.stdout
   assert "--xla" not in r.stdout and "--only_check_args" not in r.stdout  # Ours only.
   import subprocess
-  check = subprocess.run([sys.executable, "-c", "import sys, nst_tf.cli, nst_tf.train_cli; "
+  check = subprocess.run([sys.executable, "-c", "import sys, nst_tf.cli.paint, nst_tf.cli.train; "
                           "print('tensorflow' in sys.modules)"], capture_output=True,
                          text=True, cwd=ROOT)
   assert check.stdout.strip() == "False", check.stderr
 
 
-@pytest.mark.parametrize("module", ["nst_tf", "nst_tf.train_cli", "nst_tf.beam_cli"])
+@pytest.mark.parametrize("module", ["nst_tf", "nst_tf.cli.train", "nst_tf.cli.beam"])
 def test_version_answers_at_once(module):
   import nst_tf
   r = run_cli("--version", command=(sys.executable, "-m", module))

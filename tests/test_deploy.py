@@ -82,7 +82,7 @@ def test_saved_model_cli_shows_the_signatures(exported):
 
 def test_with_options_keeps_colours_and_blends(exported):
   import tensorflow as tf
-  from nst_tf import stylizer
+  from nst_tf.networks import stylizer
   photo = np.asarray(Image.open(CONTENT).convert("RGB").resize((80, 60)))
   model = tf.saved_model.load(str(exported / "export"))
   painter = stylizer.load_model(str(exported / "model"), "float32")

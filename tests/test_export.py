@@ -8,8 +8,10 @@ import textwrap
 import numpy as np
 import pytest
 
-from nst_tf import export, images, objective, optimize
-from nst_tf.settings import Settings
+from nst_tf.core import images, objective
+from nst_tf.deploy import export
+from nst_tf.optimizer import runner
+from nst_tf.core.settings import Settings
 
 from conftest import CONTENT, ROOT, STYLE, mean_abs_diff, run_cli
 
@@ -67,7 +69,7 @@ def test_matches_the_library(exported):
   ours = model.signatures["serving_default"](
       content=tf.constant(content), style=tf.constant(style),
       iterations=tf.constant(8))["image"].numpy()
-  library = optimize.stylize(content, style, image_size=64, iterations=8, weights="hed",
+  library = runner.stylize(content, style, image_size=64, iterations=8, weights="hed",
                              precision="float32")  # What the export resolves "auto" to.
   assert ours.shape == library.shape == content.shape
   assert mean_abs_diff(ours, content) > 2.0
@@ -79,8 +81,8 @@ def test_matches_the_library(exported):
 def test_the_quality_preset_exports_and_matches_the_library(tmp_path):
   """L-BFGS over two scales from the photo in the painting's colours."""
   import tensorflow as tf
-  from nst_tf import cli
-  settings = cli.settings_from_args([
+  from nst_tf.cli import paint
+  settings = paint.settings_from_args([
       f"--flagfile={os.path.join(ROOT, 'flags', 'quality.flags')}", "--weights=hed",
       "--image_size=96", "--scales=2", "--iterations=4,3", "--precision=float32"])
   assert settings.optimizer == "lbfgs" and settings.init == "style_colors"
@@ -90,7 +92,7 @@ def test_the_quality_preset_exports_and_matches_the_library(tmp_path):
   ours = model.signatures["serving_default"](
       content=tf.constant(content), style=tf.constant(style),
       iterations=tf.constant(3))["image"].numpy()
-  library = optimize.StyleTransfer(settings).run(content, style)
+  library = runner.PixelOptimizer(settings).run(content, style)
   assert ours.shape == library.shape == content.shape
   assert mean_abs_diff(ours, content) > 10  # Recoloured and painted...
   assert mean_abs_diff(ours, library) < 0.1  # ...as the library paints (measured: 0.0).

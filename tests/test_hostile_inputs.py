@@ -153,8 +153,8 @@ def test_a_loss_that_turns_nan_keeps_the_last_finite_image(hed_vgg16, small_imag
   assert stopped.value.result.dtype == np.uint8 and stopped.value.result.shape == (53, 80, 3)
 
 
-TRAIN = (sys.executable, "-m", "nst_tf.train_cli")
-BEAM = (sys.executable, "-m", "nst_tf.beam_cli")
+TRAIN = (sys.executable, "-m", "nst_tf.cli.train")
+BEAM = (sys.executable, "-m", "nst_tf.cli.beam")
 # A named pipe given as a picture: opening it would wait for a writer forever,
 # so each binary must refuse it from its stat. {fifo} is the pipe, {in} the
 # folder of odd files, {out} a new folder.
@@ -195,7 +195,7 @@ def test_a_named_pipe_is_refused_before_it_is_opened(tmp_path, files, case):
 
 def test_special_files_are_refused_or_skipped_by_the_python_api(tmp_path):
   import nst_tf
-  from nst_tf import photos
+  from nst_tf.networks import photos
   fifo = tmp_path / "pipe.png"
   os.mkfifo(fifo)
   Image.open(CONTENT).save(tmp_path / "photo.png")

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from nst_tf import colors, images, objective
-from nst_tf.errors import StyleTransferError
+from nst_tf.core import colors, images, objective
+from nst_tf.core.errors import StyleTransferError
 
 
 def _save(tmp_path, name, image, **kw):

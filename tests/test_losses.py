@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from nst_tf import features, losses
-from nst_tf.errors import StyleTransferError
-from nst_tf.settings import Settings, TrainSettings
+from nst_tf.core import features, losses
+from nst_tf.core.errors import StyleTransferError
+from nst_tf.core.settings import Settings, TrainSettings
 
 
 def test_gram_matrix_matches_hand_computation():

@@ -8,9 +8,9 @@ from PIL import Image
 
 import nst_tf
 import measures
-from nst_tf import images, losses, objective
-from nst_tf.settings import Settings
-from nst_tf.errors import StyleTransferError
+from nst_tf.core import images, losses, objective
+from nst_tf.core.settings import Settings
+from nst_tf.core.errors import StyleTransferError
 
 from conftest import CONTENT, STYLE, Recorder, mean_abs_diff, small_transfer
 
@@ -44,7 +44,7 @@ def test_style_loss_falls_and_content_is_kept(hed_vgg16, small_images):
   # Content kept: the result is far closer to the photo than the painting is.
   content_targets = transfer.objective.content_targets(np.float32(content)[None])
   def content_distance(image):
-    from nst_tf.losses import content_loss
+    from nst_tf.core.losses import content_loss
     return float(content_loss(transfer.model(np.float32(image)[None]), content_targets))
   style_as_content = objective.resize(style[None], content.shape[:2])[0]
   assert content_distance(result) < 0.5 * content_distance(style_as_content)
@@ -153,7 +153,7 @@ def test_style_blends(hed_vgg16, small_images):
 
 @pytest.mark.slow
 def test_original_colors_keep_chroma_and_change_luminance(hed_vgg16, small_images):
-  from nst_tf.colors import _RGB_TO_YUV
+  from nst_tf.core.colors import _RGB_TO_YUV
   content, style, _ = small_images
   result = small_transfer(hed_vgg16, iterations=30, original_colors=True).run(content, style)
   yuv_result = result.astype(np.float32) @ _RGB_TO_YUV
@@ -218,7 +218,7 @@ def test_grid_strength_finds_a_pattern_of_the_network_stride_in_texture(seed):
 
 
 def test_the_mirrored_frame_is_cropped_off_exactly(small_images):
-  from nst_tf import objective
+  from nst_tf.core import objective
   content, _, _ = small_images
   canvas = objective.frame(content[None], 16)
   assert canvas.shape[1:3] == (content.shape[0] + 32, content.shape[1] + 32)

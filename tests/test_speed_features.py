@@ -4,9 +4,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from nst_tf import features, optimize, optimizers
-from nst_tf.errors import StyleTransferError
-from nst_tf.settings import Settings
+from nst_tf.core import features
+from nst_tf.optimizer import runner, updates
+from nst_tf.core.errors import StyleTransferError
+from nst_tf.core.settings import Settings
 
 from conftest import Recorder, small_transfer
 
@@ -24,10 +25,10 @@ def _minimise(update, x, loss_fn, steps):
 def _lbfgs(x, history, first_step):
   """`update(grad)`: one step of the runner's L-BFGS on the variable `x`."""
   settings = Settings(optimizer="lbfgs", lbfgs_history=history, learning_rate=first_step)
-  state = optimizers.State(settings, x)
+  state = updates.State(settings, x)
 
   def update(grad):
-    new, new_state = optimizers.update(settings, x.read_value(), grad, state.read(), 0)
+    new, new_state = updates.update(settings, x.read_value(), grad, state.read(), 0)
     x.assign(new)
     state.assign(new_state)
   return update
@@ -72,7 +73,7 @@ def test_coarse_to_fine_runs_each_scale_and_ends_at_the_final_size(hed_vgg16, sm
   transfer = small_transfer(hed_vgg16, image_size=96, scales=(48,), iterations=(4, 3))
   sizes = []
 
-  class Sizes(optimize.Callback):
+  class Sizes(runner.Callback):
     def on_step(self, step):
       sizes.append((step.step, step.iterations, step.scale, tuple(step.image.shape[1:3])))
   result = transfer.run(content, style, [Sizes()])
@@ -100,10 +101,10 @@ def test_scale_settings():
 
 @pytest.mark.slow
 def test_early_stop_on_flat_loss(hed_vgg16, small_images):
-  assert optimize._is_flat([10, 9.99, 9.985], tolerance=0.01, window=2)
-  assert not optimize._is_flat([10, 8, 6], tolerance=0.01, window=2)
-  assert not optimize._is_flat([10, 10], tolerance=0.01, window=2)  # Too short to judge.
-  assert not optimize._is_flat([10, 10, 10], tolerance=0.0, window=2)  # Off.
+  assert runner._is_flat([10, 9.99, 9.985], tolerance=0.01, window=2)
+  assert not runner._is_flat([10, 8, 6], tolerance=0.01, window=2)
+  assert not runner._is_flat([10, 10], tolerance=0.01, window=2)  # Too short to judge.
+  assert not runner._is_flat([10, 10, 10], tolerance=0.0, window=2)  # Off.
 
   content, style, _ = small_images
   recorder = Recorder()

@@ -14,10 +14,10 @@ import pytest
 from PIL import Image
 
 from conftest import CONTENT, DATA, ROOT, STYLE, STYLE2, mean_abs_diff, run_cli
-from nst_tf import monitor
-from nst_tf.model_format import ModelFormat
+from nst_tf.core import monitor
+from nst_tf.core.model_format import ModelFormat
 
-TRAIN = (sys.executable, "-m", "nst_tf.train_cli")
+TRAIN = (sys.executable, "-m", "nst_tf.cli.train")
 # A tiny network and crops: a step takes a fraction of a second. No mirrored
 # frame (it would more than double VGG16's pixels at this crop size); the
 # Python-API tests below train with it, and its effect is tested on its own.
@@ -43,7 +43,7 @@ def photo_folder(tmp_path_factory):
 
 
 def test_network_is_fully_convolutional_and_keeps_the_size():
-  from nst_tf import network
+  from nst_tf.networks import network
   net = network.build_stylizer(width=0.25, residual_blocks=2)
   for shape in ((1, 37, 53, 3), (2, 64, 64, 3), (1, 17, 130, 3)):
     out = net(np.random.default_rng(0).uniform(0, 255, shape).astype(np.float32)).numpy()
@@ -55,7 +55,7 @@ def test_network_is_fully_convolutional_and_keeps_the_size():
 
 def test_noise_channels_end_the_stride_pattern_of_flat_areas():
   import keras
-  from nst_tf import network
+  from nst_tf.networks import network
   grey = np.full((1, 61, 83, 3), 128.0, np.float32)
 
   def repeats_every_4(picture):  # Inside, away from the reflected border.
@@ -78,7 +78,7 @@ def test_noise_channels_end_the_stride_pattern_of_flat_areas():
 
 def test_a_model_without_noise_starts_a_noise_network_that_paints_the_same(tmp_path):
   import keras
-  from nst_tf import stylizer
+  from nst_tf.networks import stylizer
   card = ModelFormat(width=0.25, residual_blocks=1, noise_channels=0)
   keras.utils.set_random_seed(1)
   plain = stylizer.build(card)
@@ -96,7 +96,7 @@ def test_a_model_without_noise_starts_a_noise_network_that_paints_the_same(tmp_p
 
 
 def test_the_model_format_reads_old_cards_and_refuses_broken_ones(tmp_path):
-  from nst_tf.errors import StyleTransferError
+  from nst_tf.core.errors import StyleTransferError
   card = ModelFormat(width=0.25, residual_blocks=1, noise_channels=2, style="x", steps=30,
                      steps_done=10, settings={"style_weight": 100.0})
   assert ModelFormat.from_json(card.to_json()) == card
@@ -113,7 +113,7 @@ def test_the_model_format_reads_old_cards_and_refuses_broken_ones(tmp_path):
 
 def test_a_saturated_output_can_be_pulled_back_but_not_pushed_further():
   import tensorflow as tf
-  from nst_tf import network
+  from nst_tf.networks import network
   x = tf.constant([-47.0, -3.0, 0.0, 0.5, 3.0, 47.0])
   with tf.GradientTape(persistent=True) as tape:
     tape.watch(x)
@@ -132,7 +132,7 @@ def test_a_saturated_output_can_be_pulled_back_but_not_pushed_further():
 @pytest.mark.parametrize("kernel,filters", [(9, 3), (3, 5), (1, 2)])
 def test_rows_convolution_equals_the_plain_convolution(kernel, filters):
   import keras
-  from nst_tf import network
+  from nst_tf.networks import network
   rng = np.random.default_rng(kernel)
   plain = keras.layers.Conv2D(filters, kernel, padding="valid", dtype="float32")
   rows = network.RowsConv2D(filters, kernel, padding="valid", dtype="float32")
@@ -151,7 +151,7 @@ def test_instance_normalization_is_per_picture_group_normalization_and_its_gradi
   """The fused kernel on pictures side by side against Keras's own per-channel groups."""
   import keras
   import tensorflow as tf
-  from nst_tf import network
+  from nst_tf.networks import network
   rng = np.random.default_rng(3)
   plain = keras.layers.GroupNormalization(groups=-1, epsilon=1e-5, dtype="float32")
   fused = network.InstanceNormalization(dtype="float32")
@@ -177,7 +177,7 @@ def test_instance_normalization_is_per_picture_group_normalization_and_its_gradi
 
 
 def test_photo_pipeline_streams_crops_and_skips_unreadable_files(photo_folder):
-  from nst_tf import photos
+  from nst_tf.networks import photos
   paths = photos.list_photos([str(photo_folder)])
   assert len(paths) == 5  # Recursive, by extension: the text file is not listed.
   skipped = photos.Skipped()
@@ -192,8 +192,8 @@ def test_photo_pipeline_streams_crops_and_skips_unreadable_files(photo_folder):
 
 
 def test_no_readable_photo_is_one_clean_error(tmp_path):
-  from nst_tf import photos
-  from nst_tf.errors import StyleTransferError
+  from nst_tf.networks import photos
+  from nst_tf.core.errors import StyleTransferError
   (tmp_path / "a.jpg").write_text("nope")
   with pytest.raises(StyleTransferError, match=r"none of the 1 photos can be read: .*a.jpg \("):
     photos.readable(photos.list_photos([str(tmp_path)]), photos.Skipped())
@@ -203,8 +203,8 @@ def test_no_readable_photo_is_one_clean_error(tmp_path):
 
 @pytest.mark.slow
 def test_training_lowers_the_loss_and_the_model_paints(photo_folder, tmp_path):
-  from nst_tf import train
-  from nst_tf.settings import TrainSettings
+  from nst_tf.networks import train
+  from nst_tf.core.settings import TrainSettings
   import keras
 
   class Losses(keras.callbacks.Callback):
@@ -252,7 +252,8 @@ def _start_training(args):
 KILLED_AT = """
 import os, signal, sys
 import keras
-from nst_tf import train, train_cli
+from nst_tf.cli import train as train_cli
+from nst_tf.networks import train
 
 class KillAt(keras.callbacks.Callback):
   def on_epoch_begin(self, epoch, logs=None):
@@ -374,7 +375,9 @@ def test_the_training_loss_sees_edge_pixels_inside_a_mirrored_frame(seed):
   # measured 0.49-0.54), unlike the optimiser's. Inside the frame they are pulled
   # at least as hard (measured 1.4-1.5: each of them is also in the mirror).
   import tensorflow as tf
-  from nst_tf import network, objective, train, train_cli
+  from nst_tf.cli import train as train_cli
+  from nst_tf.core import objective
+  from nst_tf.networks import network, train
   settings = train_cli.settings_from_args(
       [f"--flagfile={ROOT}/flags/train.flags", "--weights=hed", "--precision=float32"])
   assert settings.margin == 16
@@ -385,7 +388,7 @@ def test_the_training_loss_sees_edge_pixels_inside_a_mirrored_frame(seed):
   style = loss.style_targets([tf.constant(rng.uniform(0, 255, (1, 128, 128, 3)), tf.float32)])
   edge_pull = {}
   for margin in (0, settings.margin):
-    trainer = train.StyleTrainer(network.build_stylizer(0.25, 1), loss, [style], margin)
+    trainer = train.NetworkTrainer(network.build_stylizer(0.25, 1), loss, [style], margin)
     with tf.GradientTape() as tape:
       total = trainer.loss_terms(photos, painted)["total"]
     grad = np.abs(tape.gradient(total, painted).numpy()).mean(axis=(0, 3))
@@ -397,8 +400,9 @@ def test_the_training_loss_sees_edge_pixels_inside_a_mirrored_frame(seed):
 
 def test_style_scales_average_the_style_term_over_halved_crops():
   import tensorflow as tf
-  from nst_tf import network, objective, train
-  from nst_tf.settings import TrainSettings
+  from nst_tf.core import objective
+  from nst_tf.networks import network, train
+  from nst_tf.core.settings import TrainSettings
   settings = TrainSettings(weights="hed", precision="float32", crop_size=96, style_scales=2)
   rng = np.random.default_rng(0)
   photos = tf.constant(rng.uniform(0, 255, (2, 96, 96, 3)).astype(np.float32))
@@ -408,8 +412,8 @@ def test_style_scales_average_the_style_term_over_halved_crops():
   full = loss.style_targets([painting])
   half = loss.style_targets([objective.resize(painting, (64, 64))])
   net = network.build_stylizer(0.25, 1)
-  one = train.StyleTrainer(net, loss, [full], margin=16).loss_terms(photos, painted)
-  two = train.StyleTrainer(net, loss, [full, half], margin=16).loss_terms(photos, painted)
+  one = train.NetworkTrainer(net, loss, [full], margin=16).loss_terms(photos, painted)
+  two = train.NetworkTrainer(net, loss, [full, half], margin=16).loss_terms(photos, painted)
   halved = objective.frame(objective.resize(painted, (48, 48)), 8)
   want = (one["style"] + loss.style_term(loss.features(halved), half)) / 2
   np.testing.assert_allclose(float(two["style"]), float(want), rtol=1e-5)
@@ -422,7 +426,7 @@ def test_style_scales_average_the_style_term_over_halved_crops():
 def test_the_shift_term_sees_texture_tied_to_the_stride_or_edges_not_what_moves():
   import keras
   import tensorflow as tf
-  from nst_tf import train
+  from nst_tf.networks import train
   rng = np.random.default_rng(0)
   photos = tf.constant(rng.uniform(0, 255, (2, 72, 90, 3)).astype(np.float32))
   cell = tf.constant(rng.uniform(-20, 20, (4, 4, 3)).astype(np.float32))
@@ -442,7 +446,7 @@ def test_the_shift_term_sees_texture_tied_to_the_stride_or_edges_not_what_moves(
   for name, layer in (("photo", None), ("recoloured", keras.layers.Rescaling(0.5, 60.0)),
                       ("hatch", Hatch()), ("band", Band())):
     net = keras.Model(inputs, layer(inputs) if layer else inputs)
-    trainer = train.StyleTrainer(net, None, [], shift_weight=10.0)
+    trainer = train.NetworkTrainer(net, None, [], shift_weight=10.0)
     terms[name] = [float(trainer.shift_term(photos, net(photos))) for _ in range(16)]
   assert max(terms["photo"]) == 0.0 and max(terms["recoloured"]) < 1e-9, terms
   # Every shift of 1-3 pixels moves the photo against the hatching's cells...
@@ -456,8 +460,8 @@ def test_the_shift_term_sees_texture_tied_to_the_stride_or_edges_not_what_moves(
 def test_training_with_the_shift_term_paints_what_moves_with_the_photo(photo_folder, tmp_path):
   import measures
   import nst_tf
-  from nst_tf import train
-  from nst_tf.settings import TrainSettings
+  from nst_tf.networks import train
+  from nst_tf.core.settings import TrainSettings
   settings = TrainSettings(width=0.25, residual_blocks=1, crop_size=64, batch_size=2,
                            image_size=96, weights="hed", steps=30, learning_rate=5e-3,
                            precision="float32")
@@ -474,7 +478,7 @@ def test_training_with_the_shift_term_paints_what_moves_with_the_photo(photo_fol
 
 
 def test_the_training_preset_parses():
-  from nst_tf import train_cli
+  from nst_tf.cli import train as train_cli
   preset = [f"--flagfile={ROOT}/flags/train.flags"]
   parsed_before = train_cli.TRAIN.flags.is_parsed()
   settings = train_cli.settings_from_args(preset)
@@ -487,8 +491,8 @@ def test_the_training_preset_parses():
 @pytest.mark.slow
 def test_float16_training_scales_the_loss_and_learns(photo_folder, tmp_path):
   """What --precision=auto picks on Volta/Turing GPUs, run here on the CPU."""
-  from nst_tf import train
-  from nst_tf.settings import TrainSettings
+  from nst_tf.networks import train
+  from nst_tf.core.settings import TrainSettings
   import keras
 
   totals = []
@@ -506,7 +510,7 @@ def test_float16_training_scales_the_loss_and_learns(photo_folder, tmp_path):
 
 def test_a_file_cache_serves_later_passes_without_the_photos(photo_folder, tmp_path):
   import shutil
-  from nst_tf import photos
+  from nst_tf.networks import photos
   copies = tmp_path / "photos"
   shutil.copytree(photo_folder, copies)
   paths = photos.readable(photos.list_photos([str(copies)]), photos.Skipped())
@@ -526,7 +530,7 @@ def test_a_file_cache_serves_later_passes_without_the_photos(photo_folder, tmp_p
 @pytest.mark.slow
 def test_shipped_models_paint_by_name_right_after_install(tmp_path):
   """Each model in nst_tf/models paints by its name alone, toward its painting's colours."""
-  from nst_tf import stylizer
+  from nst_tf.networks import stylizer
   names = stylizer.shipped_models()
   assert {"starry_night", "the_scream", "woman-with-hat-matisse"} <= set(names)
   paintings = {}
@@ -558,9 +562,9 @@ def test_photos_from_tensorflow_datasets_offline_with_its_mock_data(tmp_path, mo
   """--photos=tfds:coco/2017, the classic recipe's photos, here as TFDS's generated
   stand-ins (no download): crops of them, and a model trained on them."""
   tfds = pytest.importorskip("tensorflow_datasets")  # The [tfds] extra; [test] has it.
-  from nst_tf import photos, train
-  from nst_tf.errors import StyleTransferError
-  from nst_tf.settings import TrainSettings
+  from nst_tf.networks import photos, train
+  from nst_tf.core.errors import StyleTransferError
+  from nst_tf.core.settings import TrainSettings
   with tfds.testing.mock_data(num_examples=6, policy=tfds.testing.MockPolicy.USE_CODE):
     batches = photos.photo_dataset("tfds:coco/2017", batch_size=3, crop_size=32,
                                    image_size=48, seed=1)

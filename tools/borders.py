@@ -20,9 +20,9 @@ from absl import flags
 
 import measures
 import samples
-from nst_tf import images
-from nst_tf.objective import resize
-from nst_tf.optimize import StyleTransfer
+from nst_tf.core import images
+from nst_tf.core.objective import resize
+from nst_tf.optimizer.runner import PixelOptimizer
 
 _WEIGHTS = flags.DEFINE_string("weights", "auto", "VGG16 weights, as nst-tf's --weights.")
 _SIZES = flags.DEFINE_list("sizes", ["256", "512", "1024"], "Long sides to paint at.")
@@ -48,7 +48,7 @@ def main(argv):
             [f"--flagfile={os.path.join(samples.ROOT, 'flags', preset + '.flags')}",
              f"--weights={_WEIGHTS.value}", f"--image_size={size}", f"--margin={margin}"])
         start = time.perf_counter()
-        result = StyleTransfer(settings).run(photo, _STYLE.value)
+        result = PixelOptimizer(settings).run(photo, _STYLE.value)
         wall = time.perf_counter() - start
         base = images.to_uint8(resize(photo[None], result.shape[:2])[0])
         steps = measures.border_steps(result, base)

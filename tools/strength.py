@@ -17,7 +17,7 @@ from absl import flags
 
 import samples
 import sheet
-from nst_tf import images
+from nst_tf.core import images
 
 _WEIGHTS = flags.DEFINE_string("weights", "auto", "VGG16 weights, as nst-tf's --weights.")
 _STRENGTHS = flags.DEFINE_list("strengths", ["0.5", "0.75", "1"], "Strengths to paint at.")
@@ -32,7 +32,7 @@ PAIRS = (("astronaut.png", "the_scream.jpg"), ("chelsea.png", "starry_night.jpg"
 
 def main(argv):
   del argv
-  from nst_tf.optimize import StyleTransfer  # pylint: disable=g-import-not-at-top
+  from nst_tf.optimizer.runner import PixelOptimizer  # pylint: disable=g-import-not-at-top
   os.makedirs(_OUT_DIR.value, exist_ok=True)
   pictures, labels = [], []
   for content, style in PAIRS:
@@ -43,7 +43,7 @@ def main(argv):
       settings = nst_tf.settings_from_flags(
           [f"--flagfile={os.path.join(samples.ROOT, 'flags', _PRESET.value + '.flags')}",
            f"--weights={_WEIGHTS.value}", f"--strength={strength}"])
-      result = StyleTransfer(settings).run(photo, samples.path(style))
+      result = PixelOptimizer(settings).run(photo, samples.path(style))
       name = f"{os.path.splitext(content)[0]}__{os.path.splitext(style)[0]}__{strength}.png"
       images.save_image(os.path.join(_OUT_DIR.value, name), result)
       pictures.append(result)

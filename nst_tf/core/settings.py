@@ -14,7 +14,7 @@ import math
 import os
 from typing import Optional, Sequence, Union
 
-from nst_tf.errors import StyleTransferError
+from nst_tf.core.errors import StyleTransferError
 
 # Conv layers have the ReLU fused, so each conv output is the ReLU output.
 RELU_LAYERS = tuple(
@@ -323,7 +323,7 @@ class TrainSettings(LossSettings):
   # scales (Settings.scales), which a 256 px crop alone does not ask for.
   style_scales: int = 1
   # Weight of the shift term: the painted crop should only move along when
-  # the photo moves by 1-3 pixels (StyleTrainer.shift_term). It is what
+  # the photo moves by 1-3 pixels (NetworkTrainer.shift_term). It is what
   # keeps the network from texture tied to its stride (the hatching); it
   # also steadies video. Noise channels (fixed to the canvas) do not move
   # with the photo, so it works against their texture too.

@@ -13,8 +13,8 @@ from typing import Callable, Union
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from nst_tf.errors import StyleTransferError
-from nst_tf.settings import fit_size  # pylint: disable=unused-import  # Part of this API.
+from nst_tf.core.errors import StyleTransferError
+from nst_tf.core.settings import fit_size  # pylint: disable=unused-import  # Part of this API.
 
 # Largest picture read, in pixels: 100 Mpx is past any camera's photo, and
 # keeps a decompression bomb (a small file whose header claims 40000x40000)

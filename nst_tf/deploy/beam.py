@@ -4,7 +4,7 @@
                          "starry_night", options=PipelineOptions(["--runner=DataflowRunner"]))
 
 Photos matching a pattern are read, decoded and sized, painted by a trained
-network through Beam's RunInference (with `StylizerHandler`, a small model
+network through Beam's RunInference (with `NetworkModelHandler`, a small model
 handler of our own: the stock TensorFlow one needs tensorflow_hub), and
 written one output per input, under the input's file name, each file
 atomically (a temporary name, then a rename). Unreadable files (and photos
@@ -27,14 +27,15 @@ from apache_beam.ml.inference.base import RunInference
 from apache_beam.options.pipeline_options import PipelineOptions
 import numpy as np
 
-from nst_tf import images, stylizer
-from nst_tf.errors import StyleTransferError
+from nst_tf.core import images
+from nst_tf.networks import stylizer
+from nst_tf.core.errors import StyleTransferError
 
 log = logging.getLogger("nst_tf")
 NAMESPACE = "nst_tf"
 
 
-class StylizerHandler(ModelHandler[np.ndarray, np.ndarray, stylizer.Stylizer]):
+class NetworkModelHandler(ModelHandler[np.ndarray, np.ndarray, stylizer.Stylizer]):
   """RunInference's handle on a trained network: uint8 [H, W, 3] in and out.
 
   Pictures come one at a time: they differ in size, and the network's cost
@@ -126,7 +127,7 @@ class Counts:
   skipped: int
 
 
-def build(pipeline: beam.Pipeline, pattern: str, output: str, handler: StylizerHandler,
+def build(pipeline: beam.Pipeline, pattern: str, output: str, handler: NetworkModelHandler,
           image_size: int) -> beam.PCollection:
   """Adds read -> decode -> RunInference -> write to `pipeline`; returns the written paths."""
   return (pipeline
@@ -145,7 +146,7 @@ def paint_files(pattern: str, output: str, model: str, image_size: int = 512,
   if not FileSystems.exists(output):
     FileSystems.mkdirs(output)
   pipeline = beam.Pipeline(options=options or PipelineOptions())
-  build(pipeline, pattern, output, StylizerHandler(model, precision, original_colors, strength),
+  build(pipeline, pattern, output, NetworkModelHandler(model, precision, original_colors, strength),
         image_size)
   try:
     result = pipeline.run()

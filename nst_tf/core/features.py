@@ -10,8 +10,8 @@ from typing import Optional, Sequence
 import keras
 import numpy as np
 
-from nst_tf.errors import StyleTransferError
-from nst_tf.settings import (ALL_LAYERS, PRECISIONS, check_choice, check_layer_names,
+from nst_tf.core.errors import StyleTransferError
+from nst_tf.core.settings import (ALL_LAYERS, PRECISIONS, check_choice, check_layer_names,
                              check_model_options)
 
 log = logging.getLogger("nst_tf")

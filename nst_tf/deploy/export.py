@@ -24,16 +24,17 @@ from typing import Optional
 import tensorflow as tf
 from tensorflow.python.framework import convert_to_constants
 
-from nst_tf import colors, descent, images, objective, optimizers
-from nst_tf.errors import StyleTransferError
-from nst_tf.settings import Settings
+from nst_tf.core import colors, images, objective
+from nst_tf.optimizer import descent, updates
+from nst_tf.core.errors import StyleTransferError
+from nst_tf.core.settings import Settings
 
 _IMAGE = tf.TensorSpec([None, None, 3], tf.uint8)
 _SCALAR_INT = tf.TensorSpec([], tf.int32)
 _SCALAR = tf.TensorSpec([], tf.float32)
 
 
-class StyleTransferModule(tf.Module):
+class OptimizerModule(tf.Module):
   """Style transfer as a tf.Module: the library's loop (Adam or L-BFGS, one or
   several scales, from the photo or the photo in the painting's colours) at the
   content's size, inside the same mirrored frame and at the same strength.
@@ -79,7 +80,7 @@ class StyleTransferModule(tf.Module):
                                         style_targets, content_weight, style_weight)
         return i + 1, canvas, state
       _, canvas, _ = tf.while_loop(lambda i, *_: i < scale.steps, body,
-                                   (tf.constant(0), canvas, optimizers.initial_state(s, canvas)))
+                                   (tf.constant(0), canvas, updates.initial_state(s, canvas)))
     picture = descent.finish(s, canvas, photo, scales[-1], tf.shape(photo)[1:3])
     return {"image": tf.cast(tf.round(picture[0]), tf.uint8)}
 
@@ -116,7 +117,7 @@ def export(settings: Settings, export_dir: str) -> None:
   if settings.precision == "auto":
     # The export runs on other machines: auto would bake in this CPU's choice.
     settings = dataclasses.replace(settings, precision="float32")
-  module = StyleTransferModule(objective.Objective(settings))
+  module = OptimizerModule(objective.Objective(settings))
   _write(export_dir, lambda folder: tf.saved_model.save(module, folder, signatures={
       "serving_default": module.stylize,
       "with_weights": module.stylize_with_weights,
@@ -129,7 +130,7 @@ TFLITE_FILE = "stylizer.tflite"
 TFLITE_WEIGHTS = ("float32", "float16", "int8")
 
 
-class StylizerModule(tf.Module):
+class NetworkModule(tf.Module):
   """A trained feed-forward network as a tf.Module: uint8 pictures of any size
   in, uint8 pictures of the same size out, float32 weights baked in."""
 
@@ -164,7 +165,7 @@ def _to_uint8(picture):
   return tf.cast(tf.round(tf.clip_by_value(picture, 0.0, 255.0)), tf.uint8)
 
 
-def tflite_model(module: StylizerModule, weights: str = "float16") -> bytes:
+def tflite_model(module: NetworkModule, weights: str = "float16") -> bytes:
   """The module's `stylize` as a TFLite flatbuffer with one signature,
   "serving_default" (image uint8 [H, W, 3] of any size -> image), and
   float16, int8 (dynamic range) or float32 weights."""
@@ -193,7 +194,7 @@ def export_stylizer(network, export_dir: str, tflite: Optional[str] = None) -> N
   original_colors -> image). With `tflite` ("float16", "int8" or "float32"
   weights) also `export_dir/stylizer.tflite`, of serving_default.
   """
-  module = StylizerModule(network)
+  module = NetworkModule(network)
 
   def write(folder):
     tf.saved_model.save(module, folder, signatures={

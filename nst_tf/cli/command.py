@@ -21,8 +21,8 @@ from typing import Callable, Sequence
 
 from absl import flags
 
-from nst_tf.errors import StyleTransferError
-from nst_tf.settings import LossSettings, PADDINGS, POOLINGS, PRECISIONS
+from nst_tf.core.errors import StyleTransferError
+from nst_tf.core.settings import LossSettings, PADDINGS, POOLINGS, PRECISIONS
 
 # Exit codes: bad flags or values, bad files or a failed run, an interruption.
 USAGE, FAILED, INTERRUPTED = 2, 1, 130

@@ -23,8 +23,9 @@ from typing import Optional, TextIO, Union
 import numpy as np
 from PIL import Image
 
-from nst_tf import images, settings, stylizer
-from nst_tf.errors import StyleTransferError
+from nst_tf.core import images, settings
+from nst_tf.networks import stylizer
+from nst_tf.core.errors import StyleTransferError
 
 # What a clip is recognised by (FFmpeg reads many more containers).
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".webm", ".gif", ".avi", ".m4v")
@@ -180,7 +181,7 @@ def stylize_video(model: Union[str, stylizer.Stylizer], source: str, output: str
     StyleTransferError: not a clip PyAV can read, no video stream, no [video] extra.
   """
   av, cv2 = _modules()
-  from nst_tf import colors  # pylint: disable=g-import-not-at-top  # Loads TensorFlow.
+  from nst_tf.core import colors  # pylint: disable=g-import-not-at-top  # Loads TensorFlow.
   settings.check_choice("temporal", temporal, TEMPORAL)
   settings.check_number("strength", strength, 0.0, 1.0)
   images.check_file(source, "video")
@@ -278,6 +279,6 @@ class _Progress:
     of = f"/{self.total}" if self.total else ""
     eta = ""
     if self.total and done < self.total:
-      from nst_tf import monitor  # pylint: disable=g-import-not-at-top
+      from nst_tf.core import monitor  # pylint: disable=g-import-not-at-top
       eta = f"  ETA {monitor.duration((self.total - done) / max(speed, 1e-9))}"
     print(f"frame {done}{of}  {speed:5.1f} frames/s{eta}", file=self.stream, flush=True)

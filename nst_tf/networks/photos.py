@@ -19,8 +19,8 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
-from nst_tf import images
-from nst_tf.errors import StyleTransferError
+from nst_tf.core import images
+from nst_tf.core.errors import StyleTransferError
 
 log = logging.getLogger("nst_tf")
 

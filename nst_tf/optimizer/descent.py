@@ -15,8 +15,9 @@ from typing import Any, Optional
 import numpy as np
 import tensorflow as tf
 
-from nst_tf import colors, images, objective, optimizers
-from nst_tf.settings import Settings, min_side
+from nst_tf.core import colors, images, objective
+from nst_tf.optimizer import updates
+from nst_tf.core.settings import Settings, min_side
 
 # What the export's loop (a graph) cannot do: it runs the steps it is given.
 EXPORTABLE_INITS = ("content", "style_colors")
@@ -117,7 +118,7 @@ def step(loss: objective.Objective, canvas, state: dict, steps, content_targets:
     tape.watch(canvas)
     terms = loss.loss_terms(canvas, content_targets, style_targets, content_weight, style_weight)
   grad = tape.gradient(terms["total"], canvas)
-  return (terms, *optimizers.update(loss.settings, canvas, grad, state, steps))
+  return (terms, *updates.update(loss.settings, canvas, grad, state, steps))
 
 
 def finish(settings: Settings, canvas, photo, scale: Scale, size) -> tf.Tensor:

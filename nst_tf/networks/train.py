@@ -1,6 +1,6 @@
 """Training feed-forward style networks with the shared objective, the Keras way.
 
-`StyleTrainer` is a keras.Model whose `train_step` holds the perceptual loss
+`NetworkTrainer` is a keras.Model whose `train_step` holds the perceptual loss
 (the same `Objective` that optimises single pictures); `train` runs it with
 `fit` and callbacks: progress with ETA, TensorBoard scalars and previews,
 BackupAndRestore (the same command resumes after a kill), and the model so
@@ -23,11 +23,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from nst_tf import (distribute, features, images, losses, monitor, network, objective, photos,
-                    stylizer)
-from nst_tf.errors import StyleTransferError
-from nst_tf.model_format import ModelFormat
-from nst_tf.settings import TrainSettings
+from nst_tf.core import features, images, losses, monitor, objective
+from nst_tf.networks import distribute, network, photos, stylizer
+from nst_tf.core.errors import StyleTransferError
+from nst_tf.core.model_format import ModelFormat
+from nst_tf.core.settings import TrainSettings
 
 log = logging.getLogger("nst_tf")
 
@@ -35,11 +35,11 @@ LOSS_NAMES = ("total", "content", "style", "tv")
 BACKUP = "backup"
 
 
-class StyleTrainer(keras.Model):
+class NetworkTrainer(keras.Model):
   """Trains `network` to paint photos so that `objective` rates them well.
 
   Args:
-    network: the feed-forward network (see nst_tf.network).
+    network: the feed-forward network (see nst_tf.networks.network).
     loss: the shared objective over the frozen VGG16.
     style_targets: the style's Gram matrices from `loss.style_targets`, one
       dict per scale: the painting sized for the crops, for crops of half
@@ -324,7 +324,7 @@ def train(settings: TrainSettings, style: images.ImageLike, sources: Sequence[st
       channels from a model with some keeps the model's.
     checkpoint_every: steps between checkpoints (the last stretch may be shorter).
     previews: held-out pictures to paint into TensorBoard every `preview_every` steps.
-    strategy: a tf.distribute strategy (see nst_tf.distribute.make_strategy):
+    strategy: a tf.distribute strategy (see nst_tf.networks.distribute.make_strategy):
       the batch of `settings.batch_size` is split across its replicas, the
       photos are split across its workers, and only the chief writes the
       model, the logs and the progress. Default: this process's devices.
@@ -394,7 +394,7 @@ def train(settings: TrainSettings, style: images.ImageLike, sources: Sequence[st
     if init_from:
       stylizer.load_weights(net, source, theirs)
       card.init_from = theirs.style
-    trainer = StyleTrainer(net, loss, style_targets, settings.margin, settings.shift_weight,
+    trainer = NetworkTrainer(net, loss, style_targets, settings.margin, settings.shift_weight,
                            settings.tone_weight)
     optimizer = keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(
         settings.learning_rate, settings.steps, alpha=settings.lr_final))

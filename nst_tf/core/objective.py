@@ -14,8 +14,8 @@ from typing import Optional, Sequence, Union
 import keras
 import tensorflow as tf
 
-from nst_tf import features, losses, settings
-from nst_tf.settings import LossSettings
+from nst_tf.core import features, losses, settings
+from nst_tf.core.settings import LossSettings
 
 
 def resize(image, size) -> tf.Tensor:

@@ -17,9 +17,9 @@ import os
 
 from absl import flags
 
-from nst_tf import command
-from nst_tf.errors import StyleTransferError
-from nst_tf.settings import MAX_SIDE, PRECISIONS, Settings, check_number
+from nst_tf.cli import command
+from nst_tf.core.errors import StyleTransferError
+from nst_tf.core.settings import MAX_SIDE, PRECISIONS, Settings, check_number
 
 log = logging.getLogger("nst_tf")
 _D = Settings()
@@ -52,7 +52,7 @@ def _check():
   for name, holder in (("input", _INPUT), ("output", _OUTPUT), ("model", _MODEL)):
     if not holder.value:
       raise StyleTransferError(f"--{name} is required")
-  from nst_tf import stylizer  # pylint: disable=g-import-not-at-top
+  from nst_tf.networks import stylizer  # pylint: disable=g-import-not-at-top
   check_number("image_size", _IMAGE_SIZE.value, stylizer.MIN_SIDE, MAX_SIDE)
   check_number("strength", _STRENGTH.value, 0.0, 1.0)
 
@@ -81,11 +81,12 @@ def _pipeline_options():
 def _checked_inputs():
   """The flags, the model and the photos checked before TensorFlow loads."""
   try:
-    from nst_tf import beam  # pylint: disable=g-import-not-at-top
+    from nst_tf.deploy import beam  # pylint: disable=g-import-not-at-top
   except ImportError as e:
     raise StyleTransferError(f"Apache Beam is not installed ({e}); pip install "
                              "'nst-tf[beam]'") from None
-  from nst_tf import images, stylizer  # pylint: disable=g-import-not-at-top
+  from nst_tf.core import images  # pylint: disable=g-import-not-at-top
+  from nst_tf.networks import stylizer  # pylint: disable=g-import-not-at-top
 
   options = _pipeline_options()
   stylizer.model_path(_MODEL.value)
@@ -108,7 +109,7 @@ def _checked_inputs():
 
 
 def main(prepared):
-  from nst_tf import beam  # pylint: disable=g-import-not-at-top
+  from nst_tf.deploy import beam  # pylint: disable=g-import-not-at-top
 
   options, matched = prepared
   log.info("%d files match %s", matched, _INPUT.value)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from nst_tf.settings import Settings
+from nst_tf.core.settings import Settings
 
 # Keras's Adam defaults.
 BETA_1, BETA_2, EPSILON = 0.9, 0.999, 1e-7

@@ -1,7 +1,9 @@
-"""Callbacks that watch a run: progress lines, TensorBoard logs, intermediate images."""
+"""Callbacks that watch an optimisation run (progress lines, TensorBoard logs,
+intermediate images), and the progress line and loss logs that training shares."""
 
 from __future__ import annotations
 
+import dataclasses
 import glob
 import os
 import sys
@@ -10,8 +12,29 @@ from typing import Any, Mapping, Optional, TextIO
 
 import tensorflow as tf
 
-from nst_tf import images
-from nst_tf.optimize import Callback, Step
+from nst_tf.core import images
+
+
+@dataclasses.dataclass
+class Step:
+  """What callbacks see after each step."""
+
+  step: int  # Counted over all scales, from 1.
+  iterations: int  # Planned steps over all scales; early stops may end sooner.
+  losses: dict  # Name -> float: "total", "content", "style", "tv" (weighted).
+  image: tf.Tensor  # [1, H, W, 3] RGB in [0, 255], the picture so far.
+  scale: int = 0  # Index into Settings.scale_sizes().
+
+
+class Callback:
+  """Hooks into an optimisation run; the ones below are what the CLI uses."""
+
+  def on_step(self, step: Step) -> None:
+    pass
+
+  def on_end(self, step: Step) -> None:
+    pass
+
 
 LOSS_NAMES = ("total", "content", "style", "tv")
 

@@ -13,10 +13,10 @@ import os
 
 from absl import flags
 
-from nst_tf import command
-from nst_tf.errors import StyleTransferError
-from nst_tf.model_format import ModelFormat
-from nst_tf.settings import INITS, OPTIMIZERS, Settings, check_plan
+from nst_tf.cli import command
+from nst_tf.core.errors import StyleTransferError
+from nst_tf.core.model_format import ModelFormat
+from nst_tf.core.settings import INITS, OPTIMIZERS, Settings, check_plan
 
 log = logging.getLogger("nst_tf")
 _D = Settings()  # Flag defaults come from the library's defaults.
@@ -145,7 +145,7 @@ def _check_nst_tf():
   if not _CONTENT.value:
     raise StyleTransferError("--content is required (a photo, a list, a glob or a folder)")
   if _MODEL.value is None:
-    from nst_tf import video  # pylint: disable=g-import-not-at-top
+    from nst_tf.networks import video  # pylint: disable=g-import-not-at-top
     if len(_CONTENT.value) == 1 and video.is_clip(_CONTENT.value[0]):
       raise StyleTransferError("a clip is painted with a trained network: add --model (e.g. "
                                "--model=starry_night)")
@@ -166,7 +166,7 @@ def content_paths(values: list[str]) -> tuple[list[str], bool]:
   folder means the images in it; anything else with glob characters is a
   pattern, expanded in sorted order.
   """
-  from nst_tf import images  # pylint: disable=g-import-not-at-top
+  from nst_tf.core import images  # pylint: disable=g-import-not-at-top
 
   paths, batch = [], len(values) > 1
   for value in values:
@@ -186,7 +186,7 @@ def content_paths(values: list[str]) -> tuple[list[str], bool]:
 
 def output_paths(contents: list[str], output: str, batch: bool) -> list[str]:
   """One output per content: --output itself, or FOLDER/NAME.png for a batch."""
-  from nst_tf import images  # pylint: disable=g-import-not-at-top
+  from nst_tf.core import images  # pylint: disable=g-import-not-at-top
 
   if not batch:
     images.image_format(output)
@@ -215,7 +215,7 @@ def _flags_text(cmd: command.Command) -> str:
 
 
 def _callbacks(settings, output: str, logdir: str | None) -> list:
-  from nst_tf import monitor  # pylint: disable=g-import-not-at-top
+  from nst_tf.core import monitor  # pylint: disable=g-import-not-at-top
 
   callbacks = []
   if not NST_TF.quiet.value:
@@ -231,7 +231,8 @@ def _callbacks(settings, output: str, logdir: str | None) -> list:
 def _checked_inputs():
   """Every input checked cheaply (headers only) and every output path proved
   writable, before any work and before anything is written."""
-  from nst_tf import images, stylizer, video  # pylint: disable=g-import-not-at-top
+  from nst_tf.core import images  # pylint: disable=g-import-not-at-top
+  from nst_tf.networks import stylizer, video  # pylint: disable=g-import-not-at-top
 
   if len(_CONTENT.value) == 1 and video.is_clip(_CONTENT.value[0]):
     stylizer.model_path(_MODEL.value)
@@ -265,12 +266,13 @@ def main(inputs):
   if _MODEL.value:
     _paint_with_model(contents, outputs, batch)
     return
-  from nst_tf import images, optimize  # pylint: disable=g-import-not-at-top
+  from nst_tf.core import images  # pylint: disable=g-import-not-at-top
+  from nst_tf.optimizer import runner  # pylint: disable=g-import-not-at-top
 
   settings = NST_TF.settings
   style_images = [images.load_image(path, "style image") for path in styles]
   # The model is built once for all; style targets once per photo shape.
-  transfer = optimize.StyleTransfer(settings)
+  transfer = runner.PixelOptimizer(settings)
   for i, (path, output) in enumerate(zip(contents, outputs)):
     if batch:
       log.info("image %d/%d: %s", i + 1, len(contents), path)
@@ -281,11 +283,11 @@ def main(inputs):
       result = transfer.run(content, style_images,
                             _callbacks(settings, output, _per_image(_LOGDIR.value, path, batch)),
                             checkpoint_dir, _CHECKPOINT_EVERY.value)
-    except optimize.Interrupted as e:
+    except runner.Interrupted as e:
       images.save_image(output, e.result)
       resume = "; run the same command to resume" if checkpoint_dir else ""
       NST_TF.fail(f"{e}; wrote the image so far to {output}{resume}", command.INTERRUPTED)
-    except optimize.NotFinite as e:
+    except runner.NotFinite as e:
       images.save_image(output, e.result)
       NST_TF.fail(f"{e}; wrote the last finite image (step {e.step}) to {output}")
     images.save_image(output, result)
@@ -295,9 +297,10 @@ def main(inputs):
 def _paint_with_model(contents: list[str], outputs: list[str], batch: bool) -> None:
   """--model: a trained network paints each photo at --image_size."""
   import time  # pylint: disable=g-import-not-at-top
-  from nst_tf import images, stylizer  # pylint: disable=g-import-not-at-top
+  from nst_tf.core import images  # pylint: disable=g-import-not-at-top
+  from nst_tf.networks import stylizer  # pylint: disable=g-import-not-at-top
 
-  from nst_tf import video  # pylint: disable=g-import-not-at-top
+  from nst_tf.networks import video  # pylint: disable=g-import-not-at-top
 
   f = NST_TF.flags
   painter = stylizer.load_model(_MODEL.value, f["precision"].value)
@@ -359,7 +362,7 @@ def _check_export():
   if _TFLITE.value and not _EXPORT_MODEL.value:
     raise StyleTransferError("--tflite needs --model: only a trained network goes to TFLite")
   if _EXPORT_MODEL.value:
-    from nst_tf import stylizer  # pylint: disable=g-import-not-at-top
+    from nst_tf.networks import stylizer  # pylint: disable=g-import-not-at-top
     stylizer.model_path(_EXPORT_MODEL.value)
 
 
@@ -367,7 +370,8 @@ NST_TF_EXPORT.check(_check_export)
 
 
 def export_main():
-  from nst_tf import export, stylizer  # pylint: disable=g-import-not-at-top
+  from nst_tf.deploy import export  # pylint: disable=g-import-not-at-top
+  from nst_tf.networks import stylizer  # pylint: disable=g-import-not-at-top
 
   if _EXPORT_MODEL.value:
     # Float32 weights: the export runs on other machines, whatever this CPU prefers.

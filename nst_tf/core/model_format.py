@@ -11,7 +11,7 @@ import json
 import os
 from typing import Any, Optional
 
-from nst_tf.errors import StyleTransferError
+from nst_tf.core.errors import StyleTransferError
 
 META_FILE = "stylizer.json"
 

@@ -17,32 +17,13 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from nst_tf import checkpoints, descent, features, images, objective, optimizers
-from nst_tf.errors import StyleTransferError
-from nst_tf.settings import Settings, check_plan
+from nst_tf.core import features, images, objective
+from nst_tf.optimizer import checkpoints, descent, updates
+from nst_tf.core.errors import StyleTransferError
+from nst_tf.core.monitor import Callback, Step
+from nst_tf.core.settings import Settings, check_plan
 
 log = logging.getLogger("nst_tf")
-
-
-@dataclasses.dataclass
-class Step:
-  """What callbacks see after each step."""
-
-  step: int  # Counted over all scales, from 1.
-  iterations: int  # Planned steps over all scales; early stops may end sooner.
-  losses: dict  # Name -> float: "total", "content", "style", "tv" (weighted).
-  image: tf.Tensor  # [1, H, W, 3] RGB in [0, 255], the picture so far.
-  scale: int = 0  # Index into Settings.scale_sizes().
-
-
-class Callback:
-  """Hooks into a run; see nst_tf.monitor for the ones the CLI uses."""
-
-  def on_step(self, step: Step) -> None:
-    pass
-
-  def on_end(self, step: Step) -> None:
-    pass
 
 
 class NotFinite(StyleTransferError):
@@ -67,11 +48,11 @@ class Interrupted(KeyboardInterrupt):
     self.result, self.step, self.iterations = result, step, iterations
 
 
-class StyleTransfer:
+class PixelOptimizer:
   """Builds the feature model once; `run` stylises content/style pairs with it.
 
   Example:
-    transfer = StyleTransfer(Settings(image_size=256, weights="hed"))
+    transfer = PixelOptimizer(Settings(image_size=256, weights="hed"))
     result = transfer.run("photo.jpg", "painting.jpg")  # uint8 [H, W, 3]
   """
 
@@ -147,7 +128,7 @@ class StyleTransfer:
         continue
       canvas = tf.Variable(descent.start(s, photo, styles[0], scale, canvas,
                                          scales[index - 1].margin if index else 0), name="image")
-      state = optimizers.State(s, canvas)
+      state = updates.State(s, canvas)
       resumed = bool(saver) and index == first_scale and done > 0
       if saver:
         saver.track(canvas, state)
@@ -172,7 +153,7 @@ class StyleTransfer:
     return self._finish(canvas, photo, scales[-1])
 
   def _descend(self, run: "_Run", index: int, scale: descent.Scale, canvas: tf.Variable,
-               state: optimizers.State, content_targets: dict, style_targets: dict) -> None:
+               state: updates.State, content_targets: dict, style_targets: dict) -> None:
     """One scale's steps from where `state` stands, until its count or a flat loss."""
     s = self.settings
     before = run.done - int(state.iterations)  # Steps of the earlier scales.
@@ -249,11 +230,11 @@ def stylize(content: images.ImageLike,
     content: the photo, as a path, PIL image or array.
     style: the painting, likewise, or a list of them to blend.
     callbacks: `Callback`s called after each step (progress, TensorBoard, ...).
-    checkpoint_dir, checkpoint_every: see `StyleTransfer.run`.
+    checkpoint_dir, checkpoint_every: see `PixelOptimizer.run`.
     **options: any field of `Settings`, e.g. image_size=256, weights="hed".
   """
   unknown = set(options) - {f.name for f in dataclasses.fields(Settings)}
   if unknown:
     raise TypeError(f"stylize() got unknown options: {', '.join(sorted(unknown))}")
-  return StyleTransfer(Settings(**options)).run(content, style, callbacks, checkpoint_dir,
+  return PixelOptimizer(Settings(**options)).run(content, style, callbacks, checkpoint_dir,
                                                 checkpoint_every)

@@ -10,8 +10,8 @@ Its style-prediction vector (100 numbers per image) is a style descriptor from
 a network nst-tf never optimises against, so the cosine distance between the
 vectors of a result and of the style image cannot be gamed by our own loss.
 
-  python tools/feedforward.py distance STYLE IMAGE...     # one distance per IMAGE
-  python tools/feedforward.py stylize CONTENT STYLE OUT LONG_SIDE
+  python tools/peer.py distance STYLE IMAGE...     # one distance per IMAGE
+  python tools/peer.py stylize CONTENT STYLE OUT LONG_SIDE
 """
 
 import os

@@ -10,7 +10,7 @@ from typing import Sequence
 import numpy as np
 import tensorflow as tf
 
-from nst_tf.errors import StyleTransferError
+from nst_tf.core.errors import StyleTransferError
 
 _PROGRESS_KEY = "progress/.ATTRIBUTES/VARIABLE_VALUE"
 _FINGERPRINT_KEY = "fingerprint/.ATTRIBUTES/VARIABLE_VALUE"

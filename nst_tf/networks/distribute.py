@@ -14,8 +14,8 @@ import os
 
 import tensorflow as tf
 
-from nst_tf.errors import StyleTransferError
-from nst_tf.settings import STRATEGIES, check_choice
+from nst_tf.core.errors import StyleTransferError
+from nst_tf.core.settings import STRATEGIES, check_choice
 
 
 def make_strategy(name: str = "default", tpu: str = "") -> tf.distribute.Strategy:

@@ -16,11 +16,12 @@ from typing import Optional
 
 import numpy as np
 
-from nst_tf import images, settings
-from nst_tf.errors import StyleTransferError
-from nst_tf.model_format import META_FILE, ModelFormat
+from nst_tf.core import images, settings
+from nst_tf.core.errors import StyleTransferError
+from nst_tf.core.model_format import META_FILE, ModelFormat
 
-MODELS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "models")
+# The shipped networks, inside the package (nst_tf/models).
+MODELS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "models")
 WEIGHTS_FILE = "stylizer.weights.h5"
 
 
@@ -60,7 +61,7 @@ def save(model_dir: str, net, card: ModelFormat) -> None:
 
 def build(card: ModelFormat, dtype: Optional[str] = None):
   """The Keras network of the shape `card` describes, with fresh weights."""
-  from nst_tf import network  # pylint: disable=g-import-not-at-top  # Loads TensorFlow.
+  from nst_tf.networks import network  # pylint: disable=g-import-not-at-top  # Loads TensorFlow.
   return network.build_stylizer(*card.shape, dtype=dtype)
 
 
@@ -119,12 +120,12 @@ class Stylizer:
   Args:
     name_or_dir: a model folder, or the name of a shipped model.
     precision: "float32", "bfloat16", "float16" or "auto" (what the machine
-      computes fastest, see nst_tf.features.resolve_precision).
+      computes fastest, see nst_tf.core.features.resolve_precision).
   """
 
   def __init__(self, name_or_dir: str, precision: str = "auto"):
     import tensorflow as tf  # pylint: disable=g-import-not-at-top
-    from nst_tf import features  # pylint: disable=g-import-not-at-top
+    from nst_tf.core import features  # pylint: disable=g-import-not-at-top
     self.path = model_path(name_or_dir)
     self.card = ModelFormat.read(self.path)
     # Float16 is safe here: no gradients to underflow.
@@ -152,7 +153,7 @@ class Stylizer:
     `original_colors` keeps the photo's colours; `strength` below 1 blends
     the painted picture with the photo.
     """
-    from nst_tf import colors  # pylint: disable=g-import-not-at-top  # Loads TensorFlow.
+    from nst_tf.core import colors  # pylint: disable=g-import-not-at-top  # Loads TensorFlow.
     settings.check_number("strength", strength, 0.0, 1.0)
     photo = images.load_image(image, "content image")
     painted = self.stylize_batch(photo[None])[0]

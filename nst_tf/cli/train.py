@@ -15,9 +15,9 @@ import os
 
 from absl import flags
 
-from nst_tf import command
-from nst_tf.errors import StyleTransferError
-from nst_tf.settings import STRATEGIES, TrainSettings
+from nst_tf.cli import command
+from nst_tf.core.errors import StyleTransferError
+from nst_tf.core.settings import STRATEGIES, TrainSettings
 
 log = logging.getLogger("nst_tf")
 _D = TrainSettings()
@@ -128,9 +128,9 @@ TRAIN.check(_check)
 
 def _checked_inputs() -> str:
   """The painting, previews and folders checked before TensorFlow loads; the log folder."""
-  from nst_tf import images  # pylint: disable=g-import-not-at-top
+  from nst_tf.core import images  # pylint: disable=g-import-not-at-top
 
-  from nst_tf import stylizer  # pylint: disable=g-import-not-at-top
+  from nst_tf.networks import stylizer  # pylint: disable=g-import-not-at-top
 
   images.check_image(_STYLE.value, "style image")
   if _INIT_FROM.value:
@@ -147,7 +147,7 @@ def _checked_inputs() -> str:
 
 
 def main(logdir: str):
-  from nst_tf import distribute, train  # pylint: disable=g-import-not-at-top
+  from nst_tf.networks import distribute, train  # pylint: disable=g-import-not-at-top
 
   # First: a multi-worker strategy must exist before TensorFlow runs anything.
   strategy = distribute.make_strategy(_STRATEGY.value, _TPU.value)
