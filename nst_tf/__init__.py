@@ -20,7 +20,7 @@ TensorFlow is needed (and the CLI can quiet TensorFlow's logging first).
 
 import importlib
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 _EXPORTS = {
     "stylize": "nst_tf.optimizer.runner",

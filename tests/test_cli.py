@@ -82,7 +82,7 @@ def test_version_answers_at_once(module):
   import nst_tf
   r = run_cli("--version", command=(sys.executable, "-m", module))
   assert r.returncode == 0 and r.stderr == ""
-  assert r.stdout.split()[-1] == nst_tf.__version__ == "0.2.0"
+  assert r.stdout.split()[-1] == nst_tf.__version__ == "0.3.0"
 
 
 @pytest.mark.slow

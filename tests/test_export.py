@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from nst_tf.core import images, objective
+from nst_tf.core.settings import Settings
 from nst_tf.deploy import export
 from nst_tf.optimizer import runner
-from nst_tf.core.settings import Settings
 
 from conftest import CONTENT, ROOT, STYLE, mean_abs_diff, run_cli
 

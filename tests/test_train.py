@@ -231,6 +231,9 @@ def test_training_lowers_the_loss_and_the_model_paints(photo_folder, tmp_path):
               checkpoint_every=4, quiet=True)
   tuned = json.load(open(tmp_path / "tuned" / "stylizer.json"))
   assert tuned["noise_channels"] == 2 and tuned["steps_done"] == 4
+  # Its card's total wall time adds the stage it started from.
+  assert tuned["total_training_seconds"] == meta["total_training_seconds"] + \
+      tuned["training_seconds"] and meta["training_seconds"] >= 1
 
   import nst_tf
   painter = nst_tf.load_model(str(tmp_path / "m"), precision="float32")
@@ -281,7 +284,8 @@ def test_kill_and_the_same_command_resumes_and_ends_at_the_same_step(photo_folde
                            str(model), CONTENT, *args], cwd=ROOT, capture_output=True,
                           text=True, timeout=300, env=dict(os.environ, PYTHONPATH=ROOT))
   assert killed.returncode == -signal.SIGKILL, killed.stderr
-  assert json.load(open(model / "stylizer.json"))["steps_done"] == 20
+  before = json.load(open(model / "stylizer.json"))
+  assert before["steps_done"] == 20 and before["training_seconds"] >= 1
 
   r = run_cli(*args, command=TRAIN)
   assert r.returncode == 0, r.stderr
@@ -289,8 +293,13 @@ def test_kill_and_the_same_command_resumes_and_ends_at_the_same_step(photo_folde
   steps = [int(line.split()[1].split("/")[0]) for line in r.stderr.splitlines()
            if line.startswith("step ")]
   assert steps == [25, 30, 35], r.stderr  # Resumed at the last checkpoint, not restarted.
-  assert json.load(open(model / "stylizer.json"))["steps_done"] == 35
+  card = json.load(open(model / "stylizer.json"))
+  assert card["steps_done"] == 35
   assert not (model / "backup").exists()  # Finished: nothing left to resume.
+  # The card's wall time goes on from the killed run's, on a CPU it names.
+  assert card["training_seconds"] > before["training_seconds"]
+  assert card["total_training_seconds"] == card["training_seconds"]  # No --init_from.
+  assert " cores" in card["cpu"]
 
   # TensorBoard: the resumed run's steps, the falling learning rate, and the
   # held-out photo painted at its size.

@@ -33,8 +33,8 @@ import samples
 import sheet
 from nst_tf.core import features, images, losses
 from nst_tf.core.objective import feature_model, resize, style_size
-from nst_tf.optimizer.runner import Callback, PixelOptimizer
 from nst_tf.core.settings import Settings
+from nst_tf.optimizer.runner import Callback, PixelOptimizer
 from samples import ROOT
 
 _SIZES = flags.DEFINE_list("sizes", ["256", "512"], "Final long sides to benchmark.")

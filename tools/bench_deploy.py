@@ -32,9 +32,9 @@ import tensorflow as tf
 
 import samples
 from nst_tf.core import images, objective
+from nst_tf.core.settings import TrainSettings
 from nst_tf.deploy import export
 from nst_tf.networks import photos, stylizer, train
-from nst_tf.core.settings import TrainSettings
 
 _MODEL = flags.DEFINE_string("model", "starry_night", "The trained model (name or folder).")
 _WEIGHTS = flags.DEFINE_string("weights", "auto", "VGG16 weights for the training rows.")

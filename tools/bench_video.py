@@ -27,7 +27,7 @@ import numpy as np
 
 import peer
 import measures
-from nst_tf.core import images
+from nst_tf.core import features, images
 from nst_tf.networks import stylizer, video
 
 _CLIP = flags.DEFINE_string("clip", None, "The clip to paint.", required=True)
@@ -106,10 +106,8 @@ def main(argv):
           images.save_image(paths[-1], frame)
         distances[name] = float(np.median(peer.distances(_JUDGE_PYTHON.value, style,
                                                                 paths)))
-  found = set(open("/proc/cpuinfo").read().split()) if os.path.exists("/proc/cpuinfo") else set()
-  flags_ = " ".join(f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in found)
   lines = [f"Clip {os.path.basename(_CLIP.value)}, {count} frames painted at "
-           f"{size[1]}x{size[0]} by {_MODEL.value}; {os.cpu_count()} CPUs ({flags_}).", "",
+           f"{size[1]}x{size[0]} by {_MODEL.value}; {features.cpu_description()}.", "",
            "| run | s | frames/s | x stills | warping error | style distance |",
            "| --- | ---: | ---: | ---: | ---: | ---: |"]
   for name, seconds, error, _ in rows:

@@ -12,7 +12,7 @@ import numpy as np
 
 from nst_tf.core.errors import StyleTransferError
 from nst_tf.core.settings import (ALL_LAYERS, PRECISIONS, check_choice, check_layer_names,
-                             check_model_options)
+                                  check_model_options)
 
 log = logging.getLogger("nst_tf")
 
@@ -117,14 +117,37 @@ def _load_vgg16(weights: str) -> tuple[keras.Model, str]:
   return model, f"weights from {weights}"
 
 
-def _cpu_has_bfloat16() -> bool:
-  """True on CPUs with native bfloat16 arithmetic (AVX512_BF16 or AMX), read from Linux."""
+def _cpu_info() -> tuple[str, set[str]]:
+  """The CPU's model name and flags, read from Linux ("", empty elsewhere)."""
   try:
     with open("/proc/cpuinfo", encoding="utf-8") as f:
-      flags = set(f.read().split())
+      text = f.read()
   except OSError:
-    return False
-  return bool(flags & {"avx512_bf16", "amx_bf16"})
+    return "", set()
+  names = [line.split(":", 1)[1].strip() for line in text.splitlines()
+           if line.startswith("model name")]
+  return (names[0] if names else ""), set(text.split())
+
+
+def _cpu_has_bfloat16() -> bool:
+  """True on CPUs with native bfloat16 arithmetic (AVX512_BF16 or AMX)."""
+  return bool(_cpu_info()[1] & {"avx512_bf16", "amx_bf16"})
+
+
+def cpu_description() -> str:
+  """This machine's CPU as a model card states it: model, the vector unit that
+  decides TensorFlow's speed here, and the cores, e.g. "AMD EPYC, AVX2 (no
+  AVX512_BF16), 2 cores"."""
+  name, flags = _cpu_info()
+  if flags & {"avx512_bf16", "amx_bf16"}:
+    unit = "AVX512_BF16" if "avx512_bf16" in flags else "AMX_BF16"
+  elif "avx512f" in flags:
+    unit = "AVX512 (no AVX512_BF16)"
+  elif "avx2" in flags:
+    unit = "AVX2 (no AVX512_BF16)"
+  else:
+    unit = "no AVX2"
+  return f"{name or 'unknown CPU'}, {unit}, {os.cpu_count()} cores"
 
 
 def _gpu_compute_capability() -> Optional[tuple[int, int]]:

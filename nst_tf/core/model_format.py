@@ -31,6 +31,11 @@ class ModelFormat:
     photos: how many training photos it saw.
     init_from: the model its training started from, if any.
     settings: the run's TrainSettings, as a dict.
+    training_seconds: the wall time of this model's own run, over its resumes.
+    total_training_seconds: with the runs of the models it started from
+      (as far as their own stylizer.json says).
+    cpu: the CPU its run ended on (see features.cpu_description); empty if
+      it trained on a GPU.
   """
 
   width: float = 0.5
@@ -43,6 +48,9 @@ class ModelFormat:
   photos: int = 0
   init_from: Optional[str] = None
   settings: dict[str, Any] = dataclasses.field(default_factory=dict)
+  training_seconds: float = 0.0
+  total_training_seconds: float = 0.0
+  cpu: str = ""
   format: int = 1
 
   @property

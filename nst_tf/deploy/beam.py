@@ -28,8 +28,8 @@ from apache_beam.options.pipeline_options import PipelineOptions
 import numpy as np
 
 from nst_tf.core import images
-from nst_tf.networks import stylizer
 from nst_tf.core.errors import StyleTransferError
+from nst_tf.networks import stylizer
 
 log = logging.getLogger("nst_tf")
 NAMESPACE = "nst_tf"

@@ -25,9 +25,9 @@ import tensorflow as tf
 from tensorflow.python.framework import convert_to_constants
 
 from nst_tf.core import colors, images, objective
-from nst_tf.optimizer import descent, updates
 from nst_tf.core.errors import StyleTransferError
 from nst_tf.core.settings import Settings
+from nst_tf.optimizer import descent, updates
 
 _IMAGE = tf.TensorSpec([None, None, 3], tf.uint8)
 _SCALAR_INT = tf.TensorSpec([], tf.int32)

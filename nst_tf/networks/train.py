@@ -24,10 +24,10 @@ import numpy as np
 import tensorflow as tf
 
 from nst_tf.core import features, images, losses, monitor, objective
-from nst_tf.networks import distribute, network, photos, stylizer
 from nst_tf.core.errors import StyleTransferError
 from nst_tf.core.model_format import ModelFormat
 from nst_tf.core.settings import TrainSettings
+from nst_tf.networks import distribute, network, photos, stylizer
 
 log = logging.getLogger("nst_tf")
 
@@ -404,8 +404,17 @@ def train(settings: TrainSettings, style: images.ImageLike, sources: Sequence[st
     trainer(np.zeros((1, settings.crop_size, settings.crop_size, 3), np.float32))  # Builds it.
     trainer.optimizer.build(net.trainable_variables)
 
+  # Wall time: this run's so far (a resumed run's card has it), plus the stages before.
+  started = time.monotonic()
+  earlier = ModelFormat.read(model_dir).training_seconds if os.path.isfile(meta_path) else 0.0
+  stages = theirs.total_training_seconds if init_from else 0.0
+  on_gpu = bool(tf.config.list_physical_devices("GPU"))
+
   def save(steps_done: int) -> None:
     card.steps_done = steps_done
+    card.training_seconds = round(earlier + time.monotonic() - started)
+    card.total_training_seconds = stages + card.training_seconds
+    card.cpu = "" if on_gpu else features.cpu_description()
     stylizer.save(model_dir, net, card)
 
   def dataset(context: tf.distribute.InputContext) -> tf.data.Dataset:

@@ -24,8 +24,8 @@ import numpy as np
 from PIL import Image
 
 from nst_tf.core import images, settings
-from nst_tf.networks import stylizer
 from nst_tf.core.errors import StyleTransferError
+from nst_tf.networks import stylizer
 
 # What a clip is recognised by (FFmpeg reads many more containers).
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".webm", ".gif", ".avi", ".m4v")

@@ -16,8 +16,8 @@ import numpy as np
 import tensorflow as tf
 
 from nst_tf.core import colors, images, objective
-from nst_tf.optimizer import updates
 from nst_tf.core.settings import Settings, min_side
+from nst_tf.optimizer import updates
 
 # What the export's loop (a graph) cannot do: it runs the steps it is given.
 EXPORTABLE_INITS = ("content", "style_colors")

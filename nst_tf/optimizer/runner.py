@@ -18,10 +18,10 @@ import numpy as np
 import tensorflow as tf
 
 from nst_tf.core import features, images, objective
-from nst_tf.optimizer import checkpoints, descent, updates
 from nst_tf.core.errors import StyleTransferError
 from nst_tf.core.monitor import Callback, Step
 from nst_tf.core.settings import Settings, check_plan
+from nst_tf.optimizer import checkpoints, descent, updates
 
 log = logging.getLogger("nst_tf")
 

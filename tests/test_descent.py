@@ -1,13 +1,12 @@
-"""L-BFGS, coarse-to-fine scales, early stop and the benchmark's cost model."""
+"""The descent: L-BFGS and Adam updates, coarse-to-fine scales, early stop, one trace."""
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from nst_tf.core import features
-from nst_tf.optimizer import runner, updates
 from nst_tf.core.errors import StyleTransferError
 from nst_tf.core.settings import Settings
+from nst_tf.optimizer import runner, updates
 
 from conftest import Recorder, small_transfer
 
@@ -116,13 +115,6 @@ def test_early_stop_on_flat_loss(hed_vgg16, small_images):
   small_transfer(hed_vgg16, iterations=12, stop_tolerance=1e-9, stop_window=3).run(
       content, style, [recorder])
   assert len(recorder.history) == 12  # Still improving: runs to the end.
-
-
-def test_analytic_cost_matches_the_notes():
-  import bench
-  model = features.build_feature_model(["block5_conv1"], weights="random")
-  per_pixel = bench.conv_flops_per_step(model, (256, 256)) / (256 * 256)
-  assert per_pixel == pytest.approx(1.15e6, rel=0.01)
 
 
 @pytest.mark.slow

