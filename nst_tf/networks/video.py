@@ -32,9 +32,14 @@ VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".webm", ".gif", ".avi", ".m4v")
 TEMPORAL = ("flow", "none")
 # How much of the last painted frame, moved along the flow, goes into the next
 # where the flow is reliable, and how far (in pixels) the flows there and back
-# may disagree for a pixel to count as reliable.
-FLOW_BLEND = 0.8
+# may disagree for a pixel to count as reliable. More of the last frame steadies
+# further (tools/bench_video.py measures it with the style distance).
+FLOW_BLEND = 0.9
 FLOW_TOLERANCE = 1.0
+# x264's constant rate factor: 16-18 is about visually lossless (its default, 23, is not).
+CRF = 16
+# The scale (px) below which a blend's stroke contrast is matched to the painted frame's.
+CONTRAST_SIGMA = 2.0
 
 
 class Interrupted(KeyboardInterrupt):
@@ -110,7 +115,7 @@ class FlowBlender:
   """Steadies painted frames: each is blended with the last result, warped by the
   dense optical flow (OpenCV's DIS) between the clip's own frames, where the
   flows forward and backward agree (occluded and uncovered pixels keep the
-  network's picture)."""
+  network's picture), with the painted frame's stroke contrast kept."""
 
   def __init__(self, blend: float = FLOW_BLEND, tolerance: float = FLOW_TOLERANCE):
     _, self.cv2 = _modules()
@@ -125,11 +130,25 @@ class FlowBlender:
     if self._last is not None:
       last_grey, last_result = self._last
       back, reliable = motion(self.flow, last_grey, grey, self.tolerance, self.cv2)
-      warped = warp(last_result, back, self.cv2)
+      # Lanczos: each result is resampled again at every later frame, and a
+      # bilinear warp would blur the strokes a little more each time.
+      warped = warp(last_result, back, self.cv2, self.cv2.INTER_LANCZOS4)
       weight = self.blend * reliable[..., None]
-      result = images.to_uint8(weight * warped + (1 - weight) * painted.astype(np.float32))
+      painted = painted.astype(np.float32)
+      result = images.to_uint8(self._keep_contrast(weight * warped + (1 - weight) * painted,
+                                                   painted))
     self._last = (grey, result)
     return result
+
+  def _keep_contrast(self, mixed: np.ndarray, painted: np.ndarray) -> np.ndarray:
+    """`mixed` with the stroke contrast of `painted`: two paintings of a scene whose
+    strokes do not align to the pixel average to flatter strokes (and, frame
+    after frame, to a picture farther from the painting), so the blend's detail
+    finer than a Gaussian of CONTRAST_SIGMA px is scaled to the painted frame's."""
+    def detail(picture):
+      return picture - self.cv2.GaussianBlur(picture, (0, 0), CONTRAST_SIGMA)
+    gain = np.std(detail(painted)) / max(float(np.std(detail(mixed))), 1e-6)
+    return mixed + (gain - 1.0) * detail(mixed)
 
 
 def motion(flow, before: np.ndarray, now: np.ndarray, tolerance: float = FLOW_TOLERANCE,
@@ -144,15 +163,16 @@ def motion(flow, before: np.ndarray, now: np.ndarray, tolerance: float = FLOW_TO
   return back, np.linalg.norm(return_trip, axis=-1) < tolerance
 
 
-def warp(picture: np.ndarray, flow: np.ndarray, cv2=None) -> np.ndarray:
-  """`picture` [H, W, C] sampled at each pixel plus `flow` [H, W, 2] (x, y), bilinear;
-  float32."""
+def warp(picture: np.ndarray, flow: np.ndarray, cv2=None, interpolation=None) -> np.ndarray:
+  """`picture` [H, W, C] sampled at each pixel plus `flow` [H, W, 2] (x, y), float32;
+  bilinear unless `interpolation` (an OpenCV INTER_ constant) says otherwise."""
   cv2 = cv2 or _modules()[1]
   height, width = flow.shape[:2]
   grid = np.stack(np.meshgrid(np.arange(width), np.arange(height)), -1).astype(np.float32)
   where = grid + flow
   return cv2.remap(np.asarray(picture, np.float32), where[..., 0], where[..., 1],
-                   cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+                   cv2.INTER_LINEAR if interpolation is None else interpolation,
+                   borderMode=cv2.BORDER_REPLICATE)
 
 
 def _even_size(shape: tuple[int, int], long_side: Optional[int]) -> tuple[int, int]:
@@ -206,6 +226,8 @@ def stylize_video(model: Union[str, stylizer.Stylizer], source: str, output: str
         encoder = out.add_stream("gif" if gif else "libx264", rate=rate)
         encoder.height, encoder.width = size
         encoder.pix_fmt = "rgb8" if gif else "yuv420p"
+        if not gif:  # Near-transparent quality: x264's default smears strokes, and in time.
+          encoder.options = {"crf": str(CRF), "preset": "fast"}  # Fast: the encoder's share.
         copied = out.add_stream_from_template(audio) if audio is not None and not gif else None
         blender = FlowBlender() if temporal == "flow" else None
         progress = _Progress(total, quiet, stream)
