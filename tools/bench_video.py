@@ -25,8 +25,9 @@ import av
 import cv2
 import numpy as np
 
-import peer
 import measures
+import peer
+import samples
 from nst_tf.core import features, images
 from nst_tf.networks import stylizer, video
 
@@ -123,11 +124,7 @@ def main(argv):
     at = np.linspace(0, count - 1, 6).round().astype(int)[1:5]
     images.save_image(_STRIP.value, np.concatenate(
         [np.concatenate([painted[t][i] for i in at], axis=1) for t in ("none", "flow")], axis=0))
-  table = "\n".join(lines)
-  print(table)
-  if _OUT.value:
-    with open(_OUT.value, "w", encoding="utf-8") as f:
-      f.write(table + "\n")
+  samples.report(lines, _OUT.value)
 
 
 if __name__ == "__main__":

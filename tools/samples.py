@@ -1,5 +1,6 @@
-"""Where the bundled sample pictures and the training photos are, and the
-repository paths the tools write to (tools run from a source checkout)."""
+"""Where the bundled sample pictures and the training photos are, the
+repository paths the tools write to (tools run from a source checkout), and
+how a tool reports its table."""
 
 import os
 
@@ -18,3 +19,12 @@ STYLES = ("starry_night.jpg", "woman-with-hat-matisse.jpg", "the_scream.jpg")
 def path(name: str) -> str:
   """The full path of a bundled sample picture."""
   return os.path.join(DATA, name)
+
+
+def report(lines: list, out: str = None) -> None:
+  """Prints a table (its lines) and, with `out`, writes it there too."""
+  table = "\n".join(lines)
+  print(table)
+  if out:
+    with open(out, "w", encoding="utf-8") as f:
+      f.write(table + "\n")

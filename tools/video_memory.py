@@ -9,6 +9,10 @@ from the second tenth to the last (the first warms up).
   python tools/video_memory.py --clip=bunny.mp4 --minutes=2 --image_size=1280 --out=table.md
 """
 
+import nst_tf
+
+nst_tf.quiet_tensorflow()  # First, so that TensorFlow's C++ start-up lines stay hidden.
+
 import os
 import tempfile
 import threading
@@ -19,7 +23,7 @@ from absl import flags
 import av
 import numpy as np
 
-import nst_tf
+import samples
 from nst_tf.core import features
 
 _CLIP = flags.DEFINE_string("clip", None, "The clip to loop.", required=True)
@@ -54,13 +58,13 @@ def long_clip(source: str, output: str, minutes: float, height: int) -> int:
     for packet in video.encode():
       out.mux(packet)
     if sound is not None:
-      samples = 0
-      while samples < minutes * 60 * audio_rate:
+      length = 0
+      while length < minutes * 60 * audio_rate:
         for frame in audio:
           frame.pts = None
           for packet in sound.encode(frame):
             out.mux(packet)
-          samples += frame.samples
+          length += frame.samples
       for packet in sound.encode():
         out.mux(packet)
   return written
@@ -80,11 +84,11 @@ def main(argv):
   with tempfile.TemporaryDirectory() as folder:
     source = os.path.join(folder, "long.mp4")
     frames = long_clip(_CLIP.value, source, _MINUTES.value, _HEIGHT.value)
-    samples, done = [], threading.Event()
+    readings, done = [], threading.Event()
 
     def sample():
       while not done.wait(0.5):
-        samples.append((time.perf_counter(), resident_mib()))
+        readings.append((time.perf_counter(), resident_mib()))
     sampler = threading.Thread(target=sample, daemon=True)
     start = time.perf_counter()
     sampler.start()
@@ -93,8 +97,8 @@ def main(argv):
     seconds = time.perf_counter() - start
     done.set()
     sampler.join()
-  times = np.array([t - start for t, _ in samples])
-  rss = np.array([m for _, m in samples])
+  times = np.array([t - start for t, _ in readings])
+  rss = np.array([m for _, m in readings])
   lines = [f"A {_MINUTES.value:g}-minute clip at {_HEIGHT.value}p ({frames} frames, looped from "
            f"{os.path.basename(_CLIP.value)}) painted by {_MODEL.value} at "
            f"{_SIZE.value or 'its own size'}: {written} frames in {seconds:.0f} s; "
@@ -111,11 +115,7 @@ def main(argv):
   last = rss[times >= seconds * 9 / 10].max()
   lines += ["", f"Peak {rss.max():.0f} MiB; from the second tenth of the run to the last, "
             f"{last - second:+.0f} MiB."]
-  table = "\n".join(lines)
-  print(table)
-  if _OUT.value:
-    with open(_OUT.value, "w", encoding="utf-8") as f:
-      f.write(table + "\n")
+  samples.report(lines, _OUT.value)
 
 
 if __name__ == "__main__":
