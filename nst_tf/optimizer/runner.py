@@ -1,9 +1,9 @@
 """The optimisation runner: paints one picture by optimising its pixels.
 
-Each scale, coarsest first: targets from the shared objective, a start image,
-an optimiser (Adam or L-BFGS, behind the same calls), then steps until the
-scale's count or an early stop, with callbacks, checkpoints, a guard against
-non-finite losses, and the image so far on an interruption.
+Each scale, coarsest first, as `descent` plans it: targets from the shared
+objective, a start canvas, then `descent.step` until the scale's count or an
+early stop, with callbacks, checkpoints, a guard against non-finite losses,
+and the image so far on an interruption.
 """
 
 from __future__ import annotations
