@@ -57,3 +57,5 @@ python tools/bench.py --sizes=256,512 --weights=hed --judge_python="$JUDGE_PYTHO
 python tools/bench_video.py --clip="$NST_TF_CLIP" --model=starry_night \
   --judge_python="$JUDGE_PYTHON" --out=saved_outputs/video/table.md \
   --strip=saved_outputs/video/frame_strip.jpg
+python tools/video_memory.py --clip="$NST_TF_CLIP" --minutes=2 --height=720 --image_size=512 \
+  --out=saved_outputs/video/memory.md
