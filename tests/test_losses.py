@@ -69,17 +69,24 @@ def test_tone_loss_sees_large_scale_light_and_dark_not_colour_contrast_or_detail
   # A photo with large light and dark areas (a smooth random field) and fine detail.
   coarse = tf.image.resize(rng.uniform(0, 255, (1, 6, 8, 1)), (96, 128), "bicubic").numpy()
   photo = np.clip(np.repeat(coarse, 3, -1) + rng.normal(0, 10, (1, 96, 128, 3)), 0, 255)
-  def loss(picture):
+  def loss(picture, target=photo):
     return float(losses.tone_loss(tf.constant(picture, tf.float32),
-                                  tf.constant(photo, tf.float32)))
-  tinted = np.clip(photo * [0.6, 0.9, 1.2] * 0.7 + 30, 0, 255)  # Colour, brightness, contrast.
+                                  tf.constant(target, tf.float32)))
+  mean = photo.mean()
+  tinted = np.clip((photo - mean) * [0.6, 0.9, 1.2] * 0.7 + mean, 0, 255)  # Colour, contrast.
   textured = np.clip(photo + 40 * np.sign(rng.normal(size=photo.shape)), 0, 255)  # New strokes.
   assert loss(photo) < 1e-3
-  assert loss(tinted) < 0.02 and loss(textured) < 0.05
+  assert loss(tinted) < 0.03 and loss(textured) < 0.05
+  assert loss(np.clip(photo * 0.8, 0, 255)) < 0.05  # A day scene a little darker.
   assert 0.8 < loss(np.full_like(photo, 128.0) + rng.normal(0, 10, photo.shape)) < 1.2  # Erased.
   assert loss(255.0 - photo) > 1.9  # Inverted.
-  # The same number as the measure the val tables report: 1 - coarse_kept.
-  assert abs(loss(textured) - (1 - measures.coarse_kept(textured[0], photo[0]))) < 0.02
+  night = photo * 0.25
+  assert loss(night + 100, night) > 0.4  # A night scene painted as day.
+  # The same number as the measures the val tables report.
+  for picture, target in ((textured, photo), (night + 100, night)):
+    kept = (measures.coarse_kept(picture[0], target[0])
+            + measures.level_kept(picture[0], target[0]))
+    assert abs(loss(picture, target) - (2 - kept)) < 0.02
 
 
 def test_feature_model_outputs_and_truncation():

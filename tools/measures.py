@@ -112,6 +112,17 @@ def coarse_kept(result: np.ndarray, content: np.ndarray) -> float:
   return float(np.corrcoef(*blurred)[0, 1])
 
 
+def level_kept(result: np.ndarray, content: np.ndarray) -> float:
+  """How well the result keeps the photo's overall brightness: SSIM's luminance
+  comparison of the two mean lumas m, n, (2 m n + c) / (m^2 + n^2 + c).
+
+  1 the same; a night scene of mean 0.12 painted at 0.5 gives 0.45, a day
+  scene of 0.5 painted at 0.4 0.99 (dark scenes lightened count most).
+  """
+  m, n = (_grey(picture).mean() / 255.0 for picture in (result, content))
+  return float((2 * m * n + 1e-4) / (m * m + n * n + 1e-4))
+
+
 SHIFTS = ((0, 1), (1, 0), (2, 2), (1, 3))
 
 

@@ -329,8 +329,9 @@ class TrainSettings(LossSettings):
   # with the photo, so it works against their texture too.
   shift_weight: float = 0.0
   # Weight of the tone term (losses.tone_loss): the painted crop keeps the
-  # photo's large-scale light and dark. The content layer holds edges, not
-  # tones: without it a network may erase a face or paint a dark stage white.
+  # photo's large-scale light and dark and its overall brightness. The content
+  # layer holds edges, not tones: without it a network may erase a face,
+  # paint a dark stage white or a night scene as day.
   tone_weight: float = 0.0
 
   def validate(self) -> None:
