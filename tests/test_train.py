@@ -282,13 +282,17 @@ def _signal_at(step, name, args):
 def test_kill_and_the_same_command_resumes_and_ends_at_the_same_step(photo_folder, tmp_path):
   # 35 steps with a checkpoint every 10: the last stretch is shorter.
   model = tmp_path / "model"
-  args = [f"--style={STYLE}", f"--photos={photo_folder}", f"--model_dir={model}",
+  args = [f"--style={STYLE2}", f"--photos={photo_folder}", f"--model_dir={model}",
           "--steps=35", "--checkpoint_every=10", "--log_every=5", f"--previews={CONTENT}",
-          "--preview_every=15", "--noise_channels=2", "--tone_weight=1", *TINY]
+          "--preview_every=15", "--noise_channels=2", "--tone_weight=1", "--balance_style",
+          *TINY]
   killed = _signal_at(25, "SIGKILL", args)
   assert killed.returncode == -signal.SIGKILL, killed.stderr
   before = json.load(open(model / "stylizer.json"))
   assert before["steps_done"] == 20 and before["training_seconds"] >= 1
+  # The balanced style weight is on the card, as the run used it.
+  assert "style weight " in killed.stderr and before["settings"]["balance_style"] is False
+  assert before["settings"]["style_weight"] != pytest.approx(100.0)
 
   r = run_cli(*args, command=TRAIN)
   assert r.returncode == 0, r.stderr
@@ -298,6 +302,8 @@ def test_kill_and_the_same_command_resumes_and_ends_at_the_same_step(photo_folde
   assert steps == [25, 30, 35], r.stderr  # Resumed at the last checkpoint, not restarted.
   card = json.load(open(model / "stylizer.json"))
   assert card["steps_done"] == 35
+  # The same probe photos on resume: the same weight.
+  assert card["settings"]["style_weight"] == before["settings"]["style_weight"]
   assert not (model / "backup").exists()  # Finished: nothing left to resume.
   # The card's wall time goes on from the killed run's, on a CPU it names.
   assert card["training_seconds"] > before["training_seconds"]
@@ -426,6 +432,28 @@ def test_style_scales_average_the_style_term_over_halved_crops():
   np.testing.assert_allclose(float(two["total"]), float(one["content"] + two["style"] + one["tv"]),
                              rtol=1e-5)
   assert TrainSettings(crop_size=64, style_scales=2).style_scales == 2
+
+
+def test_balance_style_weighs_a_painting_by_its_distance_from_the_photos():
+  import tensorflow as tf
+  from nst_tf.core import objective
+  from nst_tf.networks import train
+  from nst_tf.core.settings import TrainSettings
+  settings = TrainSettings(weights="hed", precision="float32", crop_size=64, image_size=96,
+                           style_weight=100.0, balance_style=True)
+  loss = objective.Objective(settings)
+  photo = np.asarray(Image.open(CONTENT).convert("RGB").resize((128, 96)), np.float32)
+  probe = tf.constant(np.stack([photo[:64, :64], photo[32:, 64:], photo[:64, 40:104]]))
+  rng = np.random.default_rng(0)
+  weights = {}
+  for name, painting in (("reference", train.REFERENCE_STYLE), ("photo", photo),
+                         ("noise", rng.uniform(0, 255, (96, 128, 3)).astype(np.float32))):
+    weight, mine, reference = train.balanced_style_weight(loss, settings, painting, probe)
+    assert weight * mine == pytest.approx(100.0 * reference, rel=1e-5)  # The same start.
+    weights[name] = weight
+  assert weights["reference"] == pytest.approx(100.0, rel=1e-5)
+  # A painting close to the photos (one of them) gets more weight, loud noise less.
+  assert weights["photo"] > 200.0 and weights["noise"] < 50.0, weights
 
 
 def test_the_shift_term_sees_texture_tied_to_the_stride_or_edges_not_what_moves():

@@ -76,6 +76,10 @@ _field(flags.DEFINE_float, "shift_weight",
 _field(flags.DEFINE_float, "tone_weight",
        "Weight of the tone term: the painting keeps the photo's large-scale light and dark "
        "(faces stay faces, dark backgrounds dark), whatever its colours. 0: off.")
+_field(flags.DEFINE_bool, "balance_style",
+       "Scale --style_weight by how far the painting's style is from the photos', "
+       "measured on a probe batch against Starry Night's: a painting far from photos gets "
+       "less weight, one close to them more, so that one weight suits any painting.")
 _field(flags.DEFINE_float, "learning_rate", "Adam's learning rate.")
 _field(flags.DEFINE_float, "lr_final",
        "The rate falls by cosine decay to this fraction of --learning_rate.")

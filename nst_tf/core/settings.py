@@ -333,6 +333,11 @@ class TrainSettings(LossSettings):
   # layer holds edges, not tones: without it a network may erase a face,
   # paint a dark stage white or a night scene as day.
   tone_weight: float = 0.0
+  # Scale style_weight by how far the painting's style is from the photos',
+  # against Starry Night's (networks.train.balanced_style_weight): a painting
+  # far from photos (The Scream) gets less, one close to them more, so that
+  # one recipe suits any painting. Off: style_weight as given.
+  balance_style: bool = False
 
   def validate(self) -> None:
     super().validate()

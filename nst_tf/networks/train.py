@@ -33,6 +33,10 @@ log = logging.getLogger("nst_tf")
 
 LOSS_NAMES = ("total", "content", "style", "tv")
 BACKUP = "backup"
+# The painting whose distance from photos --balance_style weighs others against.
+REFERENCE_STYLE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                               "data", "starry_night.jpg")
+PROBE_PHOTOS = 8
 
 
 class NetworkTrainer(keras.Model):
@@ -298,6 +302,24 @@ def _style_images(style: images.ImageLike, settings: TrainSettings) -> list[tf.T
                                 settings.style_scale) for size in sizes]
 
 
+def balanced_style_weight(loss: objective.Objective, settings: TrainSettings,
+                          style: images.ImageLike, probe: tf.Tensor) -> tuple[float, float, float]:
+  """The style weight that puts `style` as far from the `probe` photos, in
+  weighted style term, as `settings.style_weight` puts Starry Night: the weight
+  times Starry Night's unweighted style term on the probe over the painting's.
+
+  The style term of the photos themselves is how far the network has to go;
+  a painting twice as far gets half the weight, so the terms start in the
+  same ratio for every painting. Returns (weight, the painting's distance,
+  Starry Night's).
+  """
+  def distance(painting):
+    targets = loss.style_targets([_style_images(painting, settings)[0]])
+    return float(loss.style_term(loss.features(probe), targets, 1.0))
+  mine, reference = distance(style), distance(REFERENCE_STYLE)
+  return settings.style_weight * reference / max(mine, 1e-12), mine, reference
+
+
 def train(settings: TrainSettings, style: images.ImageLike, sources: Sequence[str],
           model_dir: str, logdir: Optional[str] = None, init_from: Optional[str] = None,
           checkpoint_every: int = 200, log_every: int = 50, preview_every: int = 500,
@@ -389,6 +411,17 @@ def train(settings: TrainSettings, style: images.ImageLike, sources: Sequence[st
   keras.utils.set_random_seed(settings.seed)  # The same weights on every worker.
   with strategy.scope():
     loss = objective.Objective(settings)
+    if settings.balance_style:
+      # The same photos on every worker (one reader, the run's seed), so the same weight.
+      probe = next(iter(photos.photo_dataset(
+          paths, PROBE_PHOTOS, settings.crop_size, settings.image_size, 1.0, settings.seed)))
+      weight, mine, reference = balanced_style_weight(loss, settings, style, probe)
+      log.info("style weight %.4g: %.4g x Starry Night's distance from the photos %.3g / "
+               "this painting's %.3g", weight, settings.style_weight, reference, mine)
+      # The card's settings repeat the run as it ran.
+      settings = dataclasses.replace(settings, style_weight=weight, balance_style=False)
+      card.settings = dataclasses.asdict(settings)
+      loss = objective.Objective(settings, loss.model)
     style_targets = [loss.style_targets([painting]) for painting in paintings]
     net = stylizer.build(card, features.dtype_policy(settings.precision))
     if init_from:
