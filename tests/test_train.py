@@ -570,8 +570,9 @@ def test_shipped_models_paint_by_name_right_after_install(tmp_path):
   photo = np.asarray(Image.open(CONTENT).convert("RGB").resize((120, 80)), np.float32)
   for name in names:
     card = ModelFormat.read(stylizer.model_path(name))
-    # A finished training stage, and a model card that tells the rest.
-    assert card.style == name and card.steps_done == card.steps >= 400
+    # A finished training stage (the last of a chain: a fine-tune can be short),
+    # and a model card that tells the rest.
+    assert card.style == name and card.steps_done == card.steps >= 100
     assert f"# {name}" in open(os.path.join(stylizer.model_path(name), "README.md")).read()
     output = tmp_path / f"{name}.png"
     r = run_cli(f"--model={name}", f"--content={CONTENT}", f"--output={output}",
