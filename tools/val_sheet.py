@@ -80,7 +80,7 @@ def _peer_painter(stem: str, photo: np.ndarray, style: str, tmp: str):
   return paint
 
 
-# Each column: its header, its format, and what the table's notes say of it.
+# What the table's notes say of each measure.
 NOTES = {
     "band": "Band: the border step (tools/measures.py: how much more an edge changed than "
             "the pixels just inside it, largest of the four edges, grey levels), and inside: "

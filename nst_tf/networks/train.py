@@ -319,9 +319,10 @@ def balanced_style_weight(loss: objective.Objective, settings: TrainSettings,
     targets = loss.style_targets([_style_images(painting, settings)[0]])
     found = []
     for start in range(0, probe.shape[0], 8):
-      feats = loss.features(probe[start:start + 8])
+      batch = probe[start:start + 8]
+      feats = loss.features(batch)
       found += [float(loss.style_term({n: f[i:i + 1] for n, f in feats.items()}, targets, 1.0))
-                for i in range(feats[next(iter(feats))].shape[0])]
+                for i in range(batch.shape[0])]
     return np.array(found)
   ratio = float(np.median(distances(REFERENCE_STYLE) / np.maximum(distances(style), 1e-12)))
   return settings.style_weight * ratio, ratio
