@@ -38,8 +38,10 @@ FLOW_BLEND = 0.9
 FLOW_TOLERANCE = 1.0
 # x264's constant rate factor: 16-18 is about visually lossless (its default, 23, is not).
 CRF = 16
-# The scale (px) below which a blend's stroke contrast is matched to the painted frame's.
-CONTRAST_SIGMA = 2.0
+# The octaves of detail (a Laplacian pyramid's bands: 1-2 px, 2-4 px, ...) whose
+# contrast in a blend is matched to the painted frame's; five reach past the size of
+# the network's strokes.
+CONTRAST_OCTAVES = 5
 
 
 class Interrupted(KeyboardInterrupt):
@@ -143,12 +145,24 @@ class FlowBlender:
   def _keep_contrast(self, mixed: np.ndarray, painted: np.ndarray) -> np.ndarray:
     """`mixed` with the stroke contrast of `painted`: two paintings of a scene whose
     strokes do not align to the pixel average to flatter strokes (and, frame
-    after frame, to a picture farther from the painting), so the blend's detail
-    finer than a Gaussian of CONTRAST_SIGMA px is scaled to the painted frame's."""
-    def detail(picture):
-      return picture - self.cv2.GaussianBlur(picture, (0, 0), CONTRAST_SIGMA)
-    gain = np.std(detail(painted)) / max(float(np.std(detail(mixed))), 1e-6)
-    return mixed + (gain - 1.0) * detail(mixed)
+    after frame, to a picture farther from the painting), so each octave of
+    detail is scaled to the painted frame's contrast there."""
+    *mixed_bands, result = self._bands(mixed)
+    painted_bands = self._bands(painted)[:-1]
+    for band_mixed, band_painted in zip(reversed(mixed_bands), reversed(painted_bands)):
+      gain = np.std(band_painted) / max(float(np.std(band_mixed)), 1e-6)
+      result = self.cv2.pyrUp(result, dstsize=band_mixed.shape[1::-1]) + gain * band_mixed
+    return result
+
+  def _bands(self, picture: np.ndarray) -> list:
+    """The Laplacian pyramid of `picture`: CONTRAST_OCTAVES bands of detail, finest
+    first, and what is left at the coarsest level."""
+    bands = []
+    for _ in range(CONTRAST_OCTAVES):
+      coarser = self.cv2.pyrDown(picture)
+      bands.append(picture - self.cv2.pyrUp(coarser, dstsize=picture.shape[1::-1]))
+      picture = coarser
+    return bands + [picture]
 
 
 def motion(flow, before: np.ndarray, now: np.ndarray, tolerance: float = FLOW_TOLERANCE,
