@@ -224,12 +224,17 @@ def test_training_lowers_the_loss_and_the_model_paints(photo_folder, tmp_path):
   meta = json.load(open(tmp_path / "m" / "stylizer.json"))
   assert meta["steps_done"] == 40 and meta["style"] == "starry_night"
   assert meta["noise_channels"] == 2
-  # A fine-tune that asks for no noise keeps the model's (it cannot drop it).
-  train.train(dataclasses.replace(settings, noise_channels=0, steps=4), STYLE,
-              [str(photo_folder)], str(tmp_path / "tuned"), init_from=str(tmp_path / "m"),
-              checkpoint_every=4, quiet=True)
+  # A fine-tune that asks for no noise keeps the model's (it cannot drop it); with the
+  # warp term, which it logs.
+  warps = Losses()
+  warps.on_train_batch_end = lambda batch, logs=None: warps.totals.append(float(logs["warp"]))
+  train.train(dataclasses.replace(settings, noise_channels=0, steps=4, warp_weight=100.0),
+              STYLE, [str(photo_folder)], str(tmp_path / "tuned"),
+              init_from=str(tmp_path / "m"), checkpoint_every=4, quiet=True, callbacks=[warps])
+  assert len(warps.totals) == 4 and all(0 < w < 1e3 for w in warps.totals), warps.totals
   tuned = json.load(open(tmp_path / "tuned" / "stylizer.json"))
   assert tuned["noise_channels"] == 2 and tuned["steps_done"] == 4
+  assert tuned["settings"]["warp_weight"] == 100.0
   # Its card's total wall time adds the stage it started from.
   assert tuned["total_training_seconds"] == meta["total_training_seconds"] + \
       tuned["training_seconds"] and meta["training_seconds"] >= 1
@@ -488,6 +493,33 @@ def test_the_shift_term_sees_texture_tied_to_the_stride_or_edges_not_what_moves(
   # band is not (at least 1 of 72 rows or 90 columns, 40 grey levels).
   assert min(terms["band"]) > 10.0 * (40 / 255) ** 2 / 90 / 2, terms
 
+
+
+def test_the_warp_term_sees_texture_that_does_not_turn_with_the_photo():
+  import keras
+  import tensorflow as tf
+  from nst_tf.networks import train
+  rng = np.random.default_rng(0)
+  photos = tf.constant(rng.uniform(0, 255, (2, 72, 90, 3)).astype(np.float32))
+  canvas = tf.constant(rng.uniform(-20, 20, (72, 90, 3)).astype(np.float32))
+
+  class Canvas(keras.layers.Layer):  # The photo with texture fixed to the canvas.
+    def call(self, x):
+      return x + canvas
+
+  inputs = keras.Input((None, None, 3))
+  terms = {}
+  for name, layer in (("photo", None), ("recoloured", keras.layers.Rescaling(0.5, 60.0)),
+                      ("canvas", Canvas())):
+    net = keras.Model(inputs, layer(inputs) if layer else inputs)
+    trainer = train.NetworkTrainer(net, None, [], warp_weight=10.0)
+    terms[name] = [float(trainer.warp_term(photos, net(photos))) for _ in range(8)]
+  # A painting that moves with the photo pixel for pixel costs nothing (bilinear
+  # resampling commutes with a change of colours)...
+  assert max(terms["photo"]) < 1e-9 and max(terms["recoloured"]) < 1e-9, terms
+  # ...texture that stays put while the photo turns does (uniform noise of 20
+  # grey levels against itself moved by at least a fraction of a pixel).
+  assert min(terms["canvas"]) > 10.0 * 0.1 * (20 / 255) ** 2, terms
 
 @pytest.mark.slow
 def test_training_with_the_shift_term_paints_what_moves_with_the_photo(photo_folder, tmp_path):

@@ -73,6 +73,10 @@ _field(flags.DEFINE_float, "shift_weight",
        "Weight of the shift term: the painting should only move along when the photo moves "
        "by 1-3 pixels. Keeps the network from a hatching tied to its stride of 4 and "
        "steadies video; costs a second pass of the network. 0: off.")
+_field(flags.DEFINE_float, "warp_weight",
+       "Weight of the warp term: the painting should move as the photo does when it turns, "
+       "zooms or moves by a fraction of a pixel, as between frames of a clip; costs another "
+       "pass of the network. 0: off.")
 _field(flags.DEFINE_float, "tone_weight",
        "Weight of the tone term: the painting keeps the photo's large-scale light and dark "
        "(faces stay faces, dark backgrounds dark), whatever its colours. 0: off.")

@@ -328,6 +328,10 @@ class TrainSettings(LossSettings):
   # also steadies video. Noise channels (fixed to the canvas) do not move
   # with the photo, so it works against their texture too.
   shift_weight: float = 0.0
+  # Weight of the warp term: the painted crop should move as the photo does
+  # when it turns, zooms or moves by a fraction of a pixel, as between two
+  # frames of a clip (NetworkTrainer.warp_term).
+  warp_weight: float = 0.0
   # Weight of the tone term (losses.tone_loss): the painted crop keeps the
   # photo's large-scale light and dark and its overall brightness. The content
   # layer holds edges, not tones: without it a network may erase a face,
@@ -351,6 +355,7 @@ class TrainSettings(LossSettings):
     check_number("image_size", self.image_size, MIN_SIDE, MAX_SIDE)
     check_number("style_scales", self.style_scales, 1, 4)
     check_number("shift_weight", self.shift_weight, 0.0, 1e6)
+    check_number("warp_weight", self.warp_weight, 0.0, 1e6)
     check_number("tone_weight", self.tone_weight, 0.0, 1e6)
     for name in ("crop_size", "image_size"):
       smallest = getattr(self, name) // 2 ** (self.style_scales - 1)

@@ -34,6 +34,12 @@ log = logging.getLogger("nst_tf")
 LOSS_NAMES = ("total", "content", "style", "tv")
 BACKUP = "backup"
 # The painting whose distance from photos --balance_style weighs others against.
+# The warp term's random motion of the photos: rotation (degrees), zoom (a fraction)
+# and translation (pixels) up to these, about what a hand-held camera does between
+# two frames; the rows and columns within WARP_BORDER px of an edge, where a warp
+# brings in mirrored pixels, are left out of the comparison.
+WARP_DEGREES, WARP_ZOOM, WARP_PIXELS = 2.0, 0.03, 4.0
+WARP_BORDER = 16
 REFERENCE_STYLE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                "data", "starry_night.jpg")
 PROBE_PHOTOS = 32
@@ -52,22 +58,24 @@ class NetworkTrainer(keras.Model):
       many pixels wide (see TrainSettings.margin).
     shift_weight: weight of the shift term (see TrainSettings.shift_weight);
       0: none.
+    warp_weight: weight of the warp term (see TrainSettings.warp_weight); 0: none.
     tone_weight: weight of the tone term (see losses.tone_loss); 0: none.
   """
 
   def __init__(self, network: keras.Model, loss: objective.Objective,
                style_targets: Sequence[dict], margin: int = 0, shift_weight: float = 0.0,
-               tone_weight: float = 0.0, **kwargs):
+               tone_weight: float = 0.0, warp_weight: float = 0.0, **kwargs):
     super().__init__(**kwargs)
     self.network = network
     self.loss_objective = loss
     self.margin = margin
     self.shift_weight = shift_weight
     self.tone_weight = tone_weight
+    self.warp_weight = warp_weight
     self.style_targets = [{n: tf.constant(t) for n, t in targets.items()}
                           for targets in style_targets]
     names = (LOSS_NAMES + (("shift",) if shift_weight else ())
-             + (("tone",) if tone_weight else ()))
+             + (("warp",) if warp_weight else ()) + (("tone",) if tone_weight else ()))
     self.trackers = {n: keras.metrics.Mean(name=n) for n in names}
 
   def call(self, photos, training=False):
@@ -119,6 +127,45 @@ class NetworkTrainer(keras.Model):
     moved = self.network(photos[region], training=True)
     return self.shift_weight * tf.reduce_mean(tf.square((painted[region] - moved) / 255.0))
 
+  def warp_term(self, photos, painted):
+    """How much `painted` (the network's pictures of `photos`) changes, beyond
+    moving along, when the photos move by a small random rotation, zoom and
+    sub-pixel translation (WARP_DEGREES, WARP_ZOOM, WARP_PIXELS): the mean squared
+    difference in [0, 1] units between the painting of the moved photos and the
+    painting moved alike, inside WARP_BORDER, times warp_weight.
+
+    The shift term's integer moves leave out what a camera does between frames:
+    turns, zooms and fractions of a pixel; this is the training-time
+    consistency term of ReCoNet (Gao et al. 2018) with a known motion.
+    """
+    shape = tf.shape(photos)
+    count, height, width = shape[0], tf.cast(shape[1], tf.float32), tf.cast(shape[2], tf.float32)
+
+    def uniform(limit):
+      return tf.random.uniform([count], -limit, limit)
+
+    angle = uniform(WARP_DEGREES) * (np.pi / 180.0)
+    zoom = 1.0 + uniform(WARP_ZOOM)
+    # Where each output pixel is read from: a turn and zoom about the centre, then a move.
+    a0, a1 = tf.cos(angle) / zoom, -tf.sin(angle) / zoom
+    b0, b1 = -a1, a0
+    cx, cy = (width - 1) / 2, (height - 1) / 2
+    a2 = cx - a0 * cx - a1 * cy + uniform(WARP_PIXELS)
+    b2 = cy - b0 * cx - b1 * cy + uniform(WARP_PIXELS)
+    zeros = tf.zeros([count])
+    transforms = tf.stack([a0, a1, a2, b0, b1, b2, zeros, zeros], axis=1)
+
+    def move(pictures):
+      return tf.raw_ops.ImageProjectiveTransformV3(
+          images=pictures, transforms=tf.cast(transforms, pictures.dtype),
+          output_shape=shape[1:3], fill_value=tf.constant(0, pictures.dtype),
+          interpolation="BILINEAR", fill_mode="REFLECT")
+
+    moved = self.network(move(photos), training=True)
+    inside = (slice(None), slice(WARP_BORDER, -WARP_BORDER), slice(WARP_BORDER, -WARP_BORDER))
+    difference = (tf.cast(move(painted), tf.float32) - tf.cast(moved, tf.float32)) / 255.0
+    return self.warp_weight * tf.reduce_mean(tf.square(difference[inside]))
+
   def train_step(self, data):
     # Each replica's loss is the mean over its share of the batch and the
     # optimiser sums the replicas' gradients: divided, they make the global mean.
@@ -129,6 +176,9 @@ class NetworkTrainer(keras.Model):
       if self.shift_weight:
         terms["shift"] = self.shift_term(data, painted)
         terms["total"] += terms["shift"]
+      if self.warp_weight:
+        terms["warp"] = self.warp_term(data, painted)
+        terms["total"] += terms["warp"]
       # Float16 needs the loss scaled up; the optimiser scales the gradients back.
       loss = self.optimizer.scale_loss(terms["total"] / replicas)
     variables = self.network.trainable_variables
@@ -437,7 +487,7 @@ def train(settings: TrainSettings, style: images.ImageLike, sources: Sequence[st
       stylizer.load_weights(net, source, theirs)
       card.init_from = theirs.style
     trainer = NetworkTrainer(net, loss, style_targets, settings.margin, settings.shift_weight,
-                           settings.tone_weight)
+                             settings.tone_weight, settings.warp_weight)
     optimizer = keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(
         settings.learning_rate, settings.steps, alpha=settings.lr_final))
     if settings.precision == "float16":
