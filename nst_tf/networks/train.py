@@ -33,13 +33,13 @@ log = logging.getLogger("nst_tf")
 
 LOSS_NAMES = ("total", "content", "style", "tv")
 BACKUP = "backup"
-# The painting whose distance from photos --balance_style weighs others against.
 # The warp term's random motion of the photos: rotation (degrees), zoom (a fraction)
 # and translation (pixels) up to these, about what a hand-held camera does between
 # two frames; the rows and columns within WARP_BORDER px of an edge, where a warp
 # brings in mirrored pixels, are left out of the comparison.
 WARP_DEGREES, WARP_ZOOM, WARP_PIXELS = 2.0, 0.03, 4.0
 WARP_BORDER = 16
+# The painting whose distance from photos --balance_style weighs others against.
 REFERENCE_STYLE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                "data", "starry_night.jpg")
 PROBE_PHOTOS = 32
@@ -132,7 +132,8 @@ class NetworkTrainer(keras.Model):
     moving along, when the photos move by a small random rotation, zoom and
     sub-pixel translation (WARP_DEGREES, WARP_ZOOM, WARP_PIXELS): the mean squared
     difference in [0, 1] units between the painting of the moved photos and the
-    painting moved alike, inside WARP_BORDER, times warp_weight.
+    painting moved alike, inside WARP_BORDER (a quarter of a small crop's side),
+    times warp_weight.
 
     The shift term's integer moves leave out what a camera does between frames:
     turns, zooms and fractions of a pixel; this is the training-time
@@ -162,9 +163,10 @@ class NetworkTrainer(keras.Model):
           interpolation="BILINEAR", fill_mode="REFLECT")
 
     moved = self.network(move(photos), training=True)
-    inside = (slice(None), slice(WARP_BORDER, -WARP_BORDER), slice(WARP_BORDER, -WARP_BORDER))
     difference = (tf.cast(move(painted), tf.float32) - tf.cast(moved, tf.float32)) / 255.0
-    return self.warp_weight * tf.reduce_mean(tf.square(difference[inside]))
+    border = tf.minimum(WARP_BORDER, tf.minimum(shape[1], shape[2]) // 4)  # Small crops too.
+    inside = difference[:, border:shape[1] - border, border:shape[2] - border]
+    return self.warp_weight * tf.reduce_mean(tf.square(inside))
 
   def train_step(self, data):
     # Each replica's loss is the mean over its share of the batch and the
