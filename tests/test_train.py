@@ -206,13 +206,13 @@ def test_training_lowers_the_loss_and_the_model_paints(photo_folder, tmp_path):
   from nst_tf.core.settings import TrainSettings
   import keras
 
-  class Losses(keras.callbacks.Callback):
-    def __init__(self):
+  class Losses(keras.callbacks.Callback):  # One logged term, step by step.
+    def __init__(self, name="total"):
       super().__init__()
-      self.totals = []
+      self.name, self.totals = name, []
 
     def on_train_batch_end(self, batch, logs=None):
-      self.totals.append(float(logs["total"]))
+      self.totals.append(float(logs[self.name]))
   settings = TrainSettings(width=0.25, residual_blocks=1, noise_channels=2, crop_size=64,
                            batch_size=2, image_size=96, weights="hed", steps=40,
                            learning_rate=5e-3, precision="float32")
@@ -226,8 +226,7 @@ def test_training_lowers_the_loss_and_the_model_paints(photo_folder, tmp_path):
   assert meta["noise_channels"] == 2
   # A fine-tune that asks for no noise keeps the model's (it cannot drop it); with the
   # warp term, which it logs.
-  warps = Losses()
-  warps.on_train_batch_end = lambda batch, logs=None: warps.totals.append(float(logs["warp"]))
+  warps = Losses("warp")
   train.train(dataclasses.replace(settings, noise_channels=0, steps=4, warp_weight=100.0),
               STYLE, [str(photo_folder)], str(tmp_path / "tuned"),
               init_from=str(tmp_path / "m"), checkpoint_every=4, quiet=True, callbacks=[warps])
@@ -494,7 +493,6 @@ def test_the_shift_term_sees_texture_tied_to_the_stride_or_edges_not_what_moves(
   assert min(terms["band"]) > 10.0 * (40 / 255) ** 2 / 90 / 2, terms
 
 
-
 def test_the_warp_term_sees_texture_that_does_not_turn_with_the_photo():
   import keras
   import tensorflow as tf
@@ -520,6 +518,7 @@ def test_the_warp_term_sees_texture_that_does_not_turn_with_the_photo():
   # ...texture that stays put while the photo turns does (uniform noise of 20
   # grey levels against itself moved by at least a fraction of a pixel).
   assert min(terms["canvas"]) > 10.0 * 0.1 * (20 / 255) ** 2, terms
+
 
 @pytest.mark.slow
 def test_training_with_the_shift_term_paints_what_moves_with_the_photo(photo_folder, tmp_path):
