@@ -460,6 +460,78 @@ def test_balance_style_weighs_a_painting_by_its_distance_from_the_photos():
   assert weights["photo"] > 200.0 and weights["noise"] < 50.0, weights
 
 
+def test_the_style_fraction_is_the_painted_style_over_the_photos_own():
+  import tensorflow as tf
+  from nst_tf.core import objective
+  from nst_tf.networks import network, train
+  from nst_tf.core.settings import TrainSettings
+  settings = TrainSettings(weights="hed", precision="float32", crop_size=64, style_weight=50.0)
+  loss = objective.Objective(settings)
+  rng = np.random.default_rng(0)
+  photos = tf.constant(rng.uniform(0, 255, (2, 64, 64, 3)).astype(np.float32))
+  painting = np.asarray(Image.open(STYLE).convert("RGB").resize((96, 64)), np.float32)
+  trainer = train.NetworkTrainer(network.build_stylizer(0.25, 1), loss,
+                                 [loss.style_targets([tf.constant(painting[None])])],
+                                 margin=8, balance=True)
+  # The photos themselves: the whole of their distance is left.
+  same = trainer.loss_terms(photos, photos)
+  assert float(same["fraction"]) == pytest.approx(1.0, rel=1e-4)
+  # The painting's own pixels are nearer to it than noise is.
+  near = tf.constant(np.stack([painting[:, :64], painting[:, 32:]]))
+  assert float(trainer.loss_terms(photos, near)["fraction"]) < 0.5
+  # The style term follows the weight variable; the fraction does not depend on it.
+  trainer.style_weight.assign(100.0)
+  doubled = trainer.loss_terms(photos, near)
+  trainer.style_weight.assign(50.0)
+  assert float(doubled["style"]) == pytest.approx(
+      2 * float(trainer.loss_terms(photos, near)["style"]), rel=1e-4)
+  assert float(doubled["fraction"]) == pytest.approx(
+      float(trainer.loss_terms(photos, near)["fraction"]), rel=1e-4)
+  assert float(doubled["style_weight"]) == 100.0
+
+
+def test_style_balance_steers_the_weight_and_an_interrupted_run_resumes_with_it(
+    photo_folder, tmp_path):
+  import keras
+  from nst_tf.networks import train
+  from nst_tf.core.settings import TrainSettings
+
+  class StopAt(keras.callbacks.Callback):  # Ctrl-C after a given step.
+    def __init__(self, at):
+      super().__init__()
+      self.at, self.step = at, 0
+
+    def on_train_batch_end(self, batch, logs=None):
+      self.step += 1
+      if self.step == self.at:
+        raise KeyboardInterrupt
+
+  def card(name):
+    return json.load(open(tmp_path / name / "stylizer.json"))
+
+  base = TrainSettings(width=0.25, residual_blocks=1, crop_size=64, batch_size=2,
+                       image_size=96, weights="hed", margin=0, precision="float32",
+                       style_weight=40.0, steps=40)
+  # A fraction no network reaches in a few steps: the weight rises by the most
+  # each change allows (1.5x every 25 steps), never before.
+  high = dataclasses.replace(base, style_fraction=1e-4)
+  with pytest.raises(KeyboardInterrupt):
+    train.train(high, STYLE, [str(photo_folder)], str(tmp_path / "high"),
+                checkpoint_every=10, quiet=True, callbacks=[StopAt(33)])
+  assert card("high")["steps_done"] == 33
+  assert card("high")["settings"]["style_weight"] == pytest.approx(60.0)
+  # Resumed from the checkpoint at step 30, with the weight it had there.
+  train.train(high, STYLE, [str(photo_folder)], str(tmp_path / "high"),
+              checkpoint_every=10, quiet=True)
+  assert card("high")["steps_done"] == 40
+  assert card("high")["settings"]["style_weight"] == pytest.approx(60.0)
+  # A fraction every network is under: the weight falls instead.
+  low = dataclasses.replace(base, style_fraction=0.999, steps=25)
+  train.train(low, STYLE, [str(photo_folder)], str(tmp_path / "low"), checkpoint_every=25,
+              quiet=True)
+  assert card("low")["settings"]["style_weight"] < 40.0
+
+
 def test_the_shift_term_sees_texture_tied_to_the_stride_or_edges_not_what_moves():
   import keras
   import tensorflow as tf

@@ -84,6 +84,10 @@ _field(flags.DEFINE_bool, "balance_style",
        "Scale --style_weight by how far the painting's style is from the photos', "
        "measured on a probe batch against Starry Night's: a painting far from photos gets "
        "less weight, one close to them more, so that one weight suits any painting.")
+_field(flags.DEFINE_float, "style_fraction",
+       "Adjust the style weight while training, so that the painted crops' style term "
+       "ends near this fraction of the photos' own (0.07 in the preset): every painting "
+       "ends as close to its style. 0: the weight stays as set.")
 _field(flags.DEFINE_float, "learning_rate", "Adam's learning rate.")
 _field(flags.DEFINE_float, "lr_final",
        "The rate falls by cosine decay to this fraction of --learning_rate.")

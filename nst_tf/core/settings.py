@@ -342,6 +342,12 @@ class TrainSettings(LossSettings):
   # far from photos (The Scream) gets less, one close to them more, so that
   # one recipe suits any painting. Off: style_weight as given.
   balance_style: bool = False
+  # Keep adjusting the style weight during training so that the painted
+  # crops' style term ends near this fraction of the photos' own (how far the
+  # photos are from the painting): a painting whose style the probe balance
+  # under- or over-weighs still ends as close to it as any other
+  # (networks.train.StyleBalance). 0: the weight stays as set.
+  style_fraction: float = 0.0
 
   def validate(self) -> None:
     super().validate()
@@ -357,6 +363,7 @@ class TrainSettings(LossSettings):
     check_number("shift_weight", self.shift_weight, 0.0, 1e6)
     check_number("warp_weight", self.warp_weight, 0.0, 1e6)
     check_number("tone_weight", self.tone_weight, 0.0, 1e6)
+    check_number("style_fraction", self.style_fraction, 0.0, 1.0)
     for name in ("crop_size", "image_size"):
       smallest = getattr(self, name) // 2 ** (self.style_scales - 1)
       if smallest < MIN_SIDE:

@@ -43,6 +43,8 @@ WARP_BORDER = 16
 REFERENCE_STYLE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                "data", "starry_night.jpg")
 PROBE_PHOTOS = 32
+# How far StyleBalance may take the style weight from where it starts.
+BALANCE_LIMITS = (0.25, 8.0)
 
 
 class NetworkTrainer(keras.Model):
@@ -60,11 +62,18 @@ class NetworkTrainer(keras.Model):
       0: none.
     warp_weight: weight of the warp term (see TrainSettings.warp_weight); 0: none.
     tone_weight: weight of the tone term (see losses.tone_loss); 0: none.
+    balance: also track "fraction", the painted crops' style term over the
+      photos' own, and "style_weight", for StyleBalance to steer.
+
+  The style weight (from the objective's settings) is a variable,
+  `style_weight`, that StyleBalance may change between steps; it is saved
+  with the rest of the state, so a resumed run keeps it.
   """
 
   def __init__(self, network: keras.Model, loss: objective.Objective,
                style_targets: Sequence[dict], margin: int = 0, shift_weight: float = 0.0,
-               tone_weight: float = 0.0, warp_weight: float = 0.0, **kwargs):
+               tone_weight: float = 0.0, warp_weight: float = 0.0, balance: bool = False,
+               **kwargs):
     super().__init__(**kwargs)
     self.network = network
     self.loss_objective = loss
@@ -72,10 +81,15 @@ class NetworkTrainer(keras.Model):
     self.shift_weight = shift_weight
     self.tone_weight = tone_weight
     self.warp_weight = warp_weight
+    self.balance = balance
+    # A trainer of the shift or warp term alone may have no objective.
+    self.style_weight = keras.Variable(loss.settings.style_weight if loss else 0.0,
+                                       dtype="float32", trainable=False, name="style_weight")
     self.style_targets = [{n: tf.constant(t) for n, t in targets.items()}
                           for targets in style_targets]
     names = (LOSS_NAMES + (("shift",) if shift_weight else ())
-             + (("warp",) if warp_weight else ()) + (("tone",) if tone_weight else ()))
+             + (("warp",) if warp_weight else ()) + (("tone",) if tone_weight else ())
+             + (("fraction", "style_weight") if balance else ()))
     self.trackers = {n: keras.metrics.Mean(name=n) for n in names}
 
   def call(self, photos, training=False):
@@ -88,17 +102,24 @@ class NetworkTrainer(keras.Model):
   def loss_terms(self, photos, painted) -> dict:
     """The objective's terms for `painted` versions of `photos` (both [N, H, W, 3])."""
     loss = self.loss_objective
-    content_targets = {n: tf.stop_gradient(t) for n, t in
-                       loss.content_targets(objective.frame(photos, self.margin)).items()}
+    photo_feats = {n: tf.stop_gradient(f) for n, f in
+                   loss.features(objective.frame(photos, self.margin)).items()}
+    content_targets = {n: photo_feats[n] for n in loss.settings.content_layers}
     # The crops' own scale shares its VGG16 pass with the content term.
     terms = loss.loss_terms(objective.frame(painted, self.margin), content_targets,
-                            self.style_targets[0])
+                            self.style_targets[0], style_weight=self.style_weight)
     styles = [terms["style"]]
     size = tf.shape(painted)[1:3]
     for scale, targets in enumerate(self.style_targets[1:], 1):
       smaller = objective.resize(painted, size // 2 ** scale)
       framed = objective.frame(smaller, self.margin // 2 ** scale)
-      styles.append(loss.style_term(loss.features(framed), targets))
+      styles.append(loss.style_term(loss.features(framed), targets, self.style_weight))
+    if self.balance:
+      # How far the painted crops still are from the painting, against how far
+      # the photos themselves are (their own VGG16 pass, already made).
+      photos_style = loss.style_term(photo_feats, self.style_targets[0], self.style_weight)
+      terms["fraction"] = styles[0] / tf.maximum(photos_style, 1e-12)
+      terms["style_weight"] = tf.identity(self.style_weight.value)
     terms["style"] = tf.add_n(styles) / len(styles)
     terms["total"] = terms["content"] + terms["style"] + terms["tv"]
     if self.tone_weight:
@@ -339,6 +360,35 @@ class SaveModel(StepCallback):
     self.save(self.done)
 
 
+class StyleBalance(StepCallback):
+  """Steers the style weight so that the painted crops' style term ends near
+  `target` times the photos' own (the trainer's "fraction").
+
+  Every `every` steps the weight is multiplied by the mean fraction since the
+  last change over the target, by at most `most` either way, and kept within
+  `limits` (low, high). How near a network gets to a painting, for a given
+  weight, differs from painting to painting more than any probe of the
+  painting and photos foretells; the fraction the network reaches says it.
+  """
+
+  def __init__(self, target: float, limits: tuple[float, float], every: int = 25,
+               most: float = 1.5):
+    super().__init__()
+    self.target, self.limits, self.every, self.most = target, limits, every, most
+
+  def on_train_batch_end(self, batch, logs=None):
+    if self.step(batch) % self.every:
+      return
+    # The logs' mean: on several workers, the same all-reduced value on each.
+    fraction = float(np.mean(logs["fraction"]))
+    if fraction > 0:
+      factor = min(max(fraction / self.target, 1 / self.most), self.most)
+      weight = float(self.model.style_weight.numpy()) * factor
+      self.model.style_weight.assign(min(max(weight, self.limits[0]), self.limits[1]))
+    # The next change sees only the steps at this weight.
+    self.model.trackers["fraction"].reset_state()
+
+
 def settings_text(settings: TrainSettings, style: str, sources: Sequence[str]) -> str:
   lines = [f"    style: {style}", f"    photos: {', '.join(sources)}"]
   lines += [f"    {f.name}: {getattr(settings, f.name)}" for f in dataclasses.fields(settings)]
@@ -489,7 +539,8 @@ def train(settings: TrainSettings, style: images.ImageLike, sources: Sequence[st
       stylizer.load_weights(net, source, theirs)
       card.init_from = theirs.style
     trainer = NetworkTrainer(net, loss, style_targets, settings.margin, settings.shift_weight,
-                             settings.tone_weight, settings.warp_weight)
+                             settings.tone_weight, settings.warp_weight,
+                             balance=settings.style_fraction > 0)
     optimizer = keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(
         settings.learning_rate, settings.steps, alpha=settings.lr_final))
     if settings.precision == "float16":
@@ -506,6 +557,7 @@ def train(settings: TrainSettings, style: images.ImageLike, sources: Sequence[st
 
   def save(steps_done: int) -> None:
     card.steps_done = steps_done
+    card.settings["style_weight"] = float(trainer.style_weight.numpy())
     card.training_seconds = round(earlier + time.monotonic() - started)
     card.total_training_seconds = stages + card.training_seconds
     card.cpu = "" if on_gpu else features.cpu_description()
@@ -536,6 +588,11 @@ def train(settings: TrainSettings, style: images.ImageLike, sources: Sequence[st
     every.append(TensorBoardLog(logdir, preview_pictures,
                                 settings_text(settings, str(style), sources),
                                 log_every, preview_every))
+  if settings.style_fraction:
+    # Every worker steers its own copy of the weight, from the same (all-reduced) fraction.
+    start = settings.style_weight
+    every.append(StyleBalance(settings.style_fraction,
+                              (start * BALANCE_LIMITS[0], start * BALANCE_LIMITS[1])))
   saver = SaveModel(save)
   if chief:
     every.append(saver)
