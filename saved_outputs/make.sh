@@ -51,15 +51,13 @@ for name in the_scream woman-with-hat-matisse; do
   python tools/val_sheet.py --model=$name --weights=hed --judge_python="$JUDGE_PYTHON" \
     --photos=/tmp/val8 --out_dir=/tmp/val_$name
 done
-for name in starry_night the_scream woman-with-hat-matisse; do
-  mkdir -p saved_outputs/val/$name
-  cp /tmp/val_$name/table.md /tmp/val_$name/sheet.jpg saved_outputs/val/$name/
-done
 # The Great Wave's unshipped stage beside the quality preset and the peer, on all 20.
 python tools/val_sheet.py --model=training/great_wave_stage2 --weights=hed \
   --style="$NST_TF_PAINTINGS/great_wave.jpg" --judge_python="$JUDGE_PYTHON" --out_dir=/tmp/val_great_wave
-mkdir -p saved_outputs/val/great_wave
-cp /tmp/val_great_wave/table.md /tmp/val_great_wave/sheet.jpg saved_outputs/val/great_wave/
+for name in starry_night the_scream woman-with-hat-matisse great_wave; do
+  mkdir -p saved_outputs/val/$name
+  cp /tmp/val_$name/table.md /tmp/val_$name/sheet.jpg saved_outputs/val/$name/
+done
 python tools/batch_memory.py --weights=hed
 # The fast stylizer and its deployments: bench/deploy.md.
 python tools/bench_deploy.py --model=starry_night --weights=hed
