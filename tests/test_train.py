@@ -233,6 +233,7 @@ def test_training_lowers_the_loss_and_the_model_paints(photo_folder, tmp_path):
   assert len(warps.totals) == 4 and all(0 < w < 1e3 for w in warps.totals), warps.totals
   tuned = json.load(open(tmp_path / "tuned" / "stylizer.json"))
   assert tuned["noise_channels"] == 2 and tuned["steps_done"] == 4
+  assert tuned["init_from"] == "m"  # The folder it started from, not its style.
   assert tuned["settings"]["warp_weight"] == 100.0
   # Its card's total wall time adds the stage it started from.
   assert tuned["total_training_seconds"] == meta["total_training_seconds"] + \

@@ -29,7 +29,8 @@ class ModelFormat:
     image_size: the long side the network is meant to paint at.
     steps: the training run's steps; steps_done: how many it had done.
     photos: how many training photos it saw.
-    init_from: the model its training started from, if any.
+    init_from: the model its training started from (a shipped name or the folder's
+      name), if any.
     settings: the run's TrainSettings, as a dict.
     training_seconds: the wall time of this model's own run, over its resumes.
     total_training_seconds: with the runs of the models it started from

@@ -537,7 +537,8 @@ def train(settings: TrainSettings, style: images.ImageLike, sources: Sequence[st
     net = stylizer.build(card, features.dtype_policy(settings.precision))
     if init_from:
       stylizer.load_weights(net, source, theirs)
-      card.init_from = theirs.style
+      # The folder's name, not its style: stages of one painting differ only in it.
+      card.init_from = os.path.basename(os.path.normpath(init_from))
     trainer = NetworkTrainer(net, loss, style_targets, settings.margin, settings.shift_weight,
                              settings.tone_weight, settings.warp_weight,
                              balance=settings.style_fraction > 0)
