@@ -42,11 +42,14 @@ python tools/strength.py --weights=hed
 # The trained networks on the held-out photos beside the quality preset and the
 # feed-forward peer (val/; NST_TF_PHOTOS holds val/), and the peak memory of a batch
 # against its length.
-# starry_night beside the peer alone, on all 20 val photos; the other two also beside the
-# quality preset (its pictures take about 100 s each), on the first 8.
-python tools/val_sheet.py --model=starry_night --noquality --judge_python="$JUDGE_PYTHON" \
-  --out_dir=/tmp/val_starry_night
-for name in the_scream woman-with-hat-matisse; do
+# starry_night and woman-with-hat-matisse beside the peer alone, on all 20 val photos;
+# the_scream also beside the quality preset (its pictures take about 100 s each), on the
+# first 8.
+for name in starry_night woman-with-hat-matisse; do
+  python tools/val_sheet.py --model=$name --noquality --judge_python="$JUDGE_PYTHON" \
+    --out_dir=/tmp/val_$name
+done
+for name in the_scream; do
   mkdir -p /tmp/val8 && cp "$NST_TF_PHOTOS"/val/{commons_010,commons_021,commons_033,commons_045,kodim03,kodim15,kodim20,kodim23}.jpg /tmp/val8/
   python tools/val_sheet.py --model=$name --weights=hed --judge_python="$JUDGE_PYTHON" \
     --photos=/tmp/val8 --out_dir=/tmp/val_$name
