@@ -620,7 +620,7 @@ def test_the_training_preset_parses():
   parsed_before = train_cli.TRAIN.flags.is_parsed()
   settings = train_cli.settings_from_args(preset)
   checkpoint_every = train_cli.TRAIN.parsed_copy(preset).flags["checkpoint_every"].value
-  assert settings.crop_size == 256 and settings.steps % checkpoint_every == 0
+  assert settings.crop_size == 384 and settings.steps % checkpoint_every == 0
   assert train_cli.TRAIN.flags.is_parsed() == parsed_before  # The command's own are untouched.
 
 
