@@ -42,16 +42,11 @@ python tools/strength.py --weights=hed
 # The trained networks on the held-out photos beside the quality preset and the
 # feed-forward peer (val/; NST_TF_PHOTOS holds val/), and the peak memory of a batch
 # against its length.
-# starry_night and woman-with-hat-matisse beside the peer alone, on all 20 val photos;
-# the_scream also beside the quality preset (its pictures take about 100 s each), on the
-# first 8.
-for name in starry_night woman-with-hat-matisse; do
+# The shipped networks beside the peer alone, on all 20 val photos.
+for name in starry_night the_scream woman-with-hat-matisse; do
   python tools/val_sheet.py --model=$name --noquality --judge_python="$JUDGE_PYTHON" \
     --out_dir=/tmp/val_$name
 done
-mkdir -p /tmp/val8 && cp "$NST_TF_PHOTOS"/val/{commons_010,commons_021,commons_033,commons_045,kodim03,kodim15,kodim20,kodim23}.jpg /tmp/val8/
-python tools/val_sheet.py --model=the_scream --weights=hed --judge_python="$JUDGE_PYTHON" \
-  --photos=/tmp/val8 --out_dir=/tmp/val_the_scream
 # The Great Wave's unshipped stage beside the quality preset and the peer, on all 20.
 python tools/val_sheet.py --model=training/great_wave_stage2 --weights=hed \
   --style="$NST_TF_PAINTINGS/great_wave.jpg" --judge_python="$JUDGE_PYTHON" --out_dir=/tmp/val_great_wave
