@@ -57,3 +57,22 @@ def test_analytic_cost_matches_the_notes():
   model = features.build_feature_model(["block5_conv1"], weights="random")
   per_pixel = bench.conv_flops_per_step(model, (256, 256)) / (256 * 256)
   assert per_pixel == pytest.approx(1.15e6, rel=0.01)
+
+
+def test_objective_distances_place_the_photo_at_one_and_the_painting_near_zero(
+    hed_vgg16, small_images):
+  from nst_tf.core import objective
+  from nst_tf.core.settings import Settings
+  settings = Settings(weights="hed", precision="float32", content_layers=("block2_conv2",),
+                      style_layers=("block1_conv1", "block2_conv1", "block3_conv1",
+                                    "block4_conv1", "block5_conv1"),
+                      style_layer_weights=(10, 10, 3, 1, 1))
+  loss = objective.Objective(settings, objective.feature_model(settings, hed_vgg16))
+  photo, _, painting = small_images
+  style, content = measures.objective_distances(loss, photo, photo, painting)
+  assert style == pytest.approx(1.0) and content < 1e-6
+  # The painting itself, at the photo's size: near it in style, far from the photo's
+  # drawing (measured 0.16 and 2.0).
+  canvas = objective.resize(painting[None], photo.shape[:2])[0].numpy()
+  style, content = measures.objective_distances(loss, canvas, photo, painting)
+  assert style < 0.3 and content > 0.5, (style, content)
