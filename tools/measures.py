@@ -180,12 +180,13 @@ def objective_distances(loss, picture: np.ndarray, photo: np.ndarray,
   """How far `picture` is from the painting and from `photo` by an objective's own
   terms (an nst_tf Objective, its weights aside): the style term over the photo's
   own (1 is the photo, 0 the painting) and the content layers' relative error
-  (0 is the photo). The painting is sized for the photo, as the optimiser sizes it.
+  (0 is the photo). The painting is sized for the photo as the optimiser sizes it.
   """
   import tensorflow as tf  # Only this measure needs TensorFlow.
   from nst_tf.core import losses, objective
   as_batch = lambda x: tf.constant(np.asarray(x, np.float32)[None])
-  targets = loss.style_targets([objective.sized_style(painting, photo.shape[:2])])
+  targets = loss.style_targets(
+      [objective.sized_style(painting, photo.shape[:2], loss.settings.style_scale)])
   photo_feats, feats = loss.features(as_batch(photo)), loss.features(as_batch(picture))
   content = {n: photo_feats[n] for n in loss.settings.content_layers}
   style = float(loss.style_term(feats, targets, 1.0))

@@ -67,7 +67,8 @@ def main(argv):
   for path in _PHOTOS.value:
     photo = images.fit(images.load_image(path), _SIZE.value)
     pictures = {"optimiser": optimiser.run(photo, painting), "network": painter(photo)}
-    found = {k: measures.objective_distances(loss, p, photo, painting) for k, p in pictures.items()}
+    found = {kind: measures.objective_distances(loss, picture, photo, painting)
+             for kind, picture in pictures.items()}
     rows.append([found["optimiser"][0], found["network"][0],
                  found["optimiser"][1], found["network"][1]])
     name = os.path.splitext(os.path.basename(path))[0]
