@@ -15,6 +15,7 @@ import nst_tf
 
 nst_tf.quiet_tensorflow()  # First, so that TensorFlow's C++ start-up lines stay hidden.
 
+import dataclasses
 import os
 
 from absl import app
@@ -24,7 +25,7 @@ import numpy as np
 import measures
 import samples
 from nst_tf.core import images
-from nst_tf.core.settings import Settings
+from nst_tf.core.settings import LossSettings, Settings
 from nst_tf.networks import stylizer
 from nst_tf.optimizer.runner import PixelOptimizer
 
@@ -41,13 +42,10 @@ _OUT_DIR = flags.DEFINE_string("out_dir", None, "If set, both pictures of each p
 
 
 def terms_settings(card_settings: dict, **overrides) -> Settings:
-  """The optimiser's settings for the terms a network was trained on (its card's)."""
-  names = ("content_layers", "content_weight", "style_layers", "style_layer_weights",
-           "style_weight", "style_scale", "pooling", "padding")
-  chosen = {n: card_settings[n] for n in names if n in card_settings}
-  for name in ("content_layers", "style_layers", "style_layer_weights"):
-    chosen[name] = tuple(chosen[name])
-  return Settings(**chosen, **overrides)
+  """The optimiser's settings for the objective a network was trained on: every
+  LossSettings field its card records, then `overrides`."""
+  names = {field.name for field in dataclasses.fields(LossSettings)}
+  return Settings(**{**{n: v for n, v in card_settings.items() if n in names}, **overrides})
 
 
 def main(argv):
