@@ -189,19 +189,20 @@ def test_the_mirrored_frame_is_cropped_off_exactly(small_images):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
-def test_no_band_at_the_border(hed_vgg16, optimizer):
+def test_no_band_at_the_border(hed_vgg16):
   """The picture's border pixels get fewer convolution taps than the rest, and were
   painted differently: a band along the edge. Inside a mirrored frame (the default)
-  they are not at the border. Measured over three photos and four edges each."""
+  they are not at the border. Measured over three photos and four edges each, with
+  L-BFGS (the frame is the objective's, the same for Adam: measured 0.50 of the
+  unframed steps with L-BFGS, 0.51 with Adam)."""
   style = images.load_image(STYLE)
   steps = {}
   for margin in (0, 16):
     values = []
     for name in ("chelsea.png", "astronaut.png", "coffee.png"):
       photo = images.load_image(os.path.join(os.path.dirname(CONTENT), name))
-      transfer = small_transfer(hed_vgg16, image_size=96, optimizer=optimizer, iterations=25,
-                           margin=margin)
+      transfer = small_transfer(hed_vgg16, image_size=96, optimizer="lbfgs", iterations=25,
+                                margin=margin)
       result = transfer.run(photo, style)
       base = images.to_uint8(objective.resize(photo[None], result.shape[:2])[0])
       values += list(measures.border_steps(result, base).values())
@@ -209,11 +210,11 @@ def test_no_band_at_the_border(hed_vgg16, optimizer):
   assert steps[16] < 0.7 * steps[0], steps
 
 
-def _under_a_sky(name, line=0.0):
-  """A bundled photo at 128 px under a plain blue sky, whose top row is `line` grey
+def _under_a_sky(name, line=0.0, size=128):
+  """A bundled photo at `size` px under a plain blue sky, whose top row is `line` grey
   levels darker: a thin line of the photo's own along its edge, as scanned and
   re-encoded photos often have."""
-  photo = images.fit(images.load_image(os.path.join(os.path.dirname(CONTENT), name)), 128)
+  photo = images.fit(images.load_image(os.path.join(os.path.dirname(CONTENT), name)), size)
   photo[:int(0.4 * photo.shape[0])] = (90, 140, 205)
   photo[0] -= line
   return np.clip(photo, 0, 255)
@@ -236,13 +237,14 @@ def test_no_band_from_a_line_of_the_photos_own_along_a_flat_edge(hed_vgg16):
   style = images.load_image(STYLE)
   bands = []
   for name in ("chelsea.png", "astronaut.png", "coffee.png"):
-    transfer = small_transfer(hed_vgg16, image_size=128, optimizer="lbfgs", iterations=30,
+    transfer = small_transfer(hed_vgg16, image_size=96, optimizer="lbfgs", iterations=20,
                               init="style_colors")
-    lined = transfer.run(_under_a_sky(name, line=30.0), style)
+    lined = transfer.run(_under_a_sky(name, line=30.0, size=96), style)
     # The band beyond the photo's true content (its sky without the line).
-    bands.append(abs(measures.border_steps(lined, images.to_uint8(_under_a_sky(name)))["top"]))
-  # Measured: 3.8-6.7 grey levels, mean 4.9; with the line painted as it was
-  # (not mended), 43-62, mean 50.
+    sky = images.to_uint8(_under_a_sky(name, size=96))
+    bands.append(abs(measures.border_steps(lined, sky)["top"]))
+  # Measured: 2.2-4.5 grey levels, mean 3.4; with the line painted as it was
+  # (not mended), 39-59, mean 50.
   assert np.mean(bands) < 20, bands
 
 
