@@ -69,10 +69,16 @@ def test_objective_distances_place_the_photo_at_one_and_the_painting_near_zero(
                       style_layer_weights=(10, 10, 3, 1, 1))
   loss = objective.Objective(settings, objective.feature_model(settings, hed_vgg16))
   photo, _, painting = small_images
-  style, content = measures.objective_distances(loss, photo, photo, painting)
+  style, content, layers = measures.objective_distances(loss, photo, photo, painting)
   assert style == pytest.approx(1.0) and content < 1e-6
+  assert list(layers) == list(settings.style_layers)
+  assert all(v == pytest.approx(1.0) for v in layers.values()), layers
   # The painting itself, at the photo's size: near it in style, far from the photo's
   # drawing (measured 0.16 and 2.0).
   canvas = objective.resize(painting[None], photo.shape[:2])[0].numpy()
-  style, content = measures.objective_distances(loss, canvas, photo, painting)
+  style, content, layers = measures.objective_distances(loss, canvas, photo, painting)
   assert style < 0.3 and content > 0.5, (style, content)
+  # Every layer nearer the painting than the photo is (measured 0.07-0.65), and the
+  # style term a weighted mean of the layers' ratios.
+  assert max(layers.values()) < 0.85, layers
+  assert min(layers.values()) <= style <= max(layers.values()), (style, layers)

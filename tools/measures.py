@@ -176,11 +176,12 @@ def warping_error(painted, frames, flows=None, tolerance: float = 1.0) -> float:
 
 
 def objective_distances(loss, picture: np.ndarray, photo: np.ndarray,
-                        painting: np.ndarray) -> tuple[float, float]:
+                        painting: np.ndarray) -> tuple[float, float, dict]:
   """How far `picture` is from the painting and from `photo` by an objective's own
   terms (an nst_tf Objective, its weights aside): the style term over the photo's
-  own (1 is the photo, 0 the painting) and the content layers' relative error
-  (0 is the photo). The painting is sized for the photo as the optimiser sizes it.
+  own (1 is the photo, 0 the painting), the content layers' relative error (0 is
+  the photo), and each style layer's error over the photo's (unweighted). The
+  painting is sized for the photo as the optimiser sizes it.
   """
   import tensorflow as tf  # Only this measure needs TensorFlow.
   from nst_tf.core import losses, objective
@@ -190,5 +191,7 @@ def objective_distances(loss, picture: np.ndarray, photo: np.ndarray,
   photo_feats, feats = loss.features(as_batch(photo)), loss.features(as_batch(picture))
   content = {n: photo_feats[n] for n in loss.settings.content_layers}
   style = float(loss.style_term(feats, targets, 1.0))
+  layer_error = lambda f, n: float(losses.style_loss({n: f[n]}, {n: targets[n]}, [1.0]))
+  layers = {n: layer_error(feats, n) / layer_error(photo_feats, n) for n in targets}
   return style / float(loss.style_term(photo_feats, targets, 1.0)), float(
-      losses.content_loss(feats, content))
+      losses.content_loss(feats, content)), layers

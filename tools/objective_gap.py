@@ -59,7 +59,7 @@ def main(argv):
       init="style_colors", precision="float32")
   optimiser = PixelOptimizer(settings)
   loss = optimiser.objective
-  rows = []
+  rows, by_layer = [], {"optimiser": [], "network": []}
   print("| photo | style: optimiser | network | content: optimiser | network |")
   print("| --- | ---: | ---: | ---: | ---: |")
   for path in _PHOTOS.value:
@@ -69,6 +69,8 @@ def main(argv):
              for kind, picture in pictures.items()}
     rows.append([found["optimiser"][0], found["network"][0],
                  found["optimiser"][1], found["network"][1]])
+    for kind in by_layer:
+      by_layer[kind].append(list(found[kind][2].values()))
     name = os.path.splitext(os.path.basename(path))[0]
     print(f"| {name} | " + " | ".join(f"{v:.3f}" for v in rows[-1]) + " |", flush=True)
     if _OUT_DIR.value:
@@ -76,6 +78,13 @@ def main(argv):
       for kind, picture in pictures.items():
         images.save_image(os.path.join(_OUT_DIR.value, f"{name}.{kind}.png"), picture)
   print("| median | " + " | ".join(f"{v:.3f}" for v in np.median(rows, 0)) + " |")
+  # Where the style gap lies: shallow layers hold fine texture and colour, deep
+  # ones the painting's larger strokes and shapes.
+  print("\n| style layer (its error over the photo's, median) | optimiser | network |")
+  print("| --- | ---: | ---: |")
+  medians = {kind: np.median(values, 0) for kind, values in by_layer.items()}
+  for i, layer in enumerate(settings.style_layers):
+    print(f"| {layer} | {medians['optimiser'][i]:.3f} | {medians['network'][i]:.3f} |")
   print(f"\nModel {_MODEL.value}, painting {os.path.basename(style_path)}, {_SIZE.value} px, "
         f"style weight {settings.style_weight:.1f}, content {'+'.join(settings.content_layers)}"
         f" at {settings.content_weight}.")
