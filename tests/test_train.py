@@ -363,6 +363,8 @@ TRAIN_REFUSED = {
     "nan weight": (["--style_weight=nan"], "finite"),
     "negative tone weight": (["--tone_weight=-1"], "tone_weight must be"),
     "zero batch": (["--batch_size=0"], "batch_size must be at least 1"),
+    "warm-up as long as the run": (["--warmup_steps=20"],
+                                   "warmup_steps must be at least 0 and at most 19"),
     "init from nothing": (["--init_from={tmp}/nothing"], "no trained model"),
     "init from another shape": (["--init_from=starry_night"],
                                 "has width 0.5, 5 residual blocks and 0 noise channels"),
@@ -495,6 +497,42 @@ def test_the_style_fraction_is_the_painted_style_over_the_photos_own():
   assert float(doubled["fraction"]) == pytest.approx(
       float(trainer.loss_terms(photos, near)["fraction"]), rel=1e-4)
   assert float(doubled["style_weight"]) == 100.0
+
+
+@pytest.mark.slow
+def test_a_warm_up_keeps_a_fine_tune_from_throwing_a_trained_network_off(photo_folder,
+                                                                         tmp_path):
+  """Adam's first steps move every weight by about the full rate: without a
+  warm-up a shipped network's loss leaps far above where it started."""
+  import keras
+  from nst_tf.networks import train
+  from nst_tf.core.settings import TrainSettings
+
+  class Steps(keras.callbacks.Callback):  # Each step's loss, from the epoch's running mean.
+    def __init__(self):
+      super().__init__()
+      self.means = []
+
+    def on_train_batch_end(self, batch, logs=None):
+      self.means.append(float(logs["total"]))
+
+    def losses(self):
+      n = np.arange(1, len(self.means) + 1)
+      return n * np.array(self.means) - np.concatenate([[0.0], (n * self.means)[:-1]])
+
+  settings = TrainSettings(width=0.5, residual_blocks=5, noise_channels=4, crop_size=64,
+                           batch_size=2, image_size=96, weights="hed", margin=0,
+                           precision="float32", steps=12, style_weight=17.6)
+  leap = {}
+  for warmup in (0, 10):
+    steps = Steps()
+    train.train(dataclasses.replace(settings, warmup_steps=warmup), STYLE2,
+                [str(photo_folder)], str(tmp_path / f"warmup{warmup}"),
+                init_from="the_scream", checkpoint_every=12, quiet=True, callbacks=[steps])
+    losses = steps.losses()
+    leap[warmup] = losses.max() / losses[0]  # The first step's loss is the network's own.
+  # Measured: 3.2x at the second step without, at most 1.13x with it.
+  assert leap[10] < 1.5 and leap[0] > 2, leap
 
 
 def test_style_balance_steers_the_weight_and_an_interrupted_run_resumes_with_it(

@@ -217,6 +217,15 @@ class NetworkTrainer(keras.Model):
     return results
 
 
+def _schedule(settings: TrainSettings) -> keras.optimizers.schedules.LearningRateSchedule:
+  """A linear warm-up from 0 over `warmup_steps`, then cosine decay to `lr_final`."""
+  warmup = settings.warmup_steps
+  return keras.optimizers.schedules.CosineDecay(
+      0.0 if warmup else settings.learning_rate, settings.steps - warmup,
+      alpha=settings.lr_final, warmup_target=settings.learning_rate if warmup else None,
+      warmup_steps=warmup)
+
+
 def _learning_rate(optimizer) -> float:
   rate = optimizer.learning_rate
   return float(rate(optimizer.iterations.numpy()) if callable(rate) else rate)
@@ -542,8 +551,7 @@ def train(settings: TrainSettings, style: images.ImageLike, sources: Sequence[st
     trainer = NetworkTrainer(net, loss, style_targets, settings.margin, settings.shift_weight,
                              settings.tone_weight, settings.warp_weight,
                              balance=settings.style_fraction > 0)
-    optimizer = keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(
-        settings.learning_rate, settings.steps, alpha=settings.lr_final))
+    optimizer = keras.optimizers.Adam(_schedule(settings))
     if settings.precision == "float16":
       optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
     trainer.compile(optimizer=optimizer, jit_compile=False)
