@@ -11,7 +11,7 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 # Under pytest-xdist, each worker (and each command it runs) gets its share of the
 # cores: with TensorFlow's default of a thread per core, two workers on two cores
-# contend (the suite took 8 min 01 s that way, 7 min 02 s with a thread each).
+# contend (the suite took 8 min 01 s that way, 6 min 48 s with a thread each).
 if "PYTEST_XDIST_WORKER_COUNT" in os.environ:
   _threads = str(max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
   for _name in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS"):
