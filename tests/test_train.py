@@ -363,8 +363,7 @@ TRAIN_REFUSED = {
     "nan weight": (["--style_weight=nan"], "finite"),
     "negative tone weight": (["--tone_weight=-1"], "tone_weight must be"),
     "zero batch": (["--batch_size=0"], "batch_size must be at least 1"),
-    "warm-up as long as the run": (["--warmup_steps=20"],
-                                   "warmup_steps must be at least 0 and at most 19"),
+    "negative warm-up": (["--warmup_steps=-1"], "warmup_steps must be at least 0"),
     "init from nothing": (["--init_from={tmp}/nothing"], "no trained model"),
     "init from another shape": (["--init_from=starry_night"],
                                 "has width 0.5, 5 residual blocks and 0 noise channels"),
@@ -497,6 +496,16 @@ def test_the_style_fraction_is_the_painted_style_over_the_photos_own():
   assert float(doubled["fraction"]) == pytest.approx(
       float(trainer.loss_terms(photos, near)["fraction"]), rel=1e-4)
   assert float(doubled["style_weight"]) == 100.0
+
+
+def test_the_warm_up_rises_to_the_rate_within_half_the_run():
+  from nst_tf.networks import train
+  from nst_tf.core.settings import TrainSettings
+  for steps, warmup, peak in ((300, 100, 100), (40, 100, 20)):  # The preset's, on a short run.
+    rate = train._schedule(TrainSettings(steps=steps, warmup_steps=warmup, learning_rate=1e-3))
+    assert float(rate(0)) == 0 and float(rate(peak // 2)) == pytest.approx(5e-4)
+    assert float(rate(peak)) == pytest.approx(1e-3)
+    assert float(rate(steps)) == pytest.approx(1e-4)  # lr_final of the rate at the end.
 
 
 @pytest.mark.slow

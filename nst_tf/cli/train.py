@@ -92,8 +92,9 @@ _field(flags.DEFINE_float, "learning_rate", "Adam's learning rate.")
 _field(flags.DEFINE_float, "lr_final",
        "The rate falls by cosine decay to this fraction of --learning_rate.")
 _field(flags.DEFINE_integer, "warmup_steps",
-       "The rate rises from 0 to --learning_rate over this many first steps, so that a "
-       "fresh Adam state does not throw a trained --init_from network off. 0: none.")
+       "The rate rises from 0 to --learning_rate over this many first steps (at most half "
+       "the run), so that a fresh Adam state does not throw a trained --init_from network "
+       "off. 0: none.")
 _field(flags.DEFINE_integer, "seed", "Random seed (weights, photo order, crops).")
 _CACHE = TRAIN.define(
     flags.DEFINE_string, "cache", None,

@@ -311,9 +311,9 @@ class TrainSettings(LossSettings):
   learning_rate: float = 1e-3
   # The learning rate falls by cosine decay to this fraction at the last step.
   lr_final: float = 0.1
-  # The rate rises from 0 over this many first steps: Adam's first steps move
-  # every weight by about the full rate, which throws a trained network
-  # (--init_from) far from where it was before it can learn anything.
+  # The rate rises from 0 over this many first steps (at most half the run):
+  # Adam's first steps move every weight by about the full rate, which throws
+  # a trained network (--init_from) far from where it was before it can learn.
   warmup_steps: int = 0
   seed: int = 0
   # The loss sees each painted crop inside a mirrored frame this many pixels
@@ -376,7 +376,7 @@ class TrainSettings(LossSettings):
     check_number("scale_jitter", self.scale_jitter, 1.0, 4.0)
     check_number("learning_rate", self.learning_rate, 0.0, 1.0, low_open=True)
     check_number("lr_final", self.lr_final, 0.0, 1.0)
-    check_number("warmup_steps", self.warmup_steps, 0, self.steps - 1)
+    check_number("warmup_steps", self.warmup_steps, 0, 10**8)
     if self.normalize_gradients:
       raise StyleTransferError("normalize_gradients is for optimising one picture, not training")
 

@@ -218,8 +218,9 @@ class NetworkTrainer(keras.Model):
 
 
 def _schedule(settings: TrainSettings) -> keras.optimizers.schedules.LearningRateSchedule:
-  """A linear warm-up from 0 over `warmup_steps`, then cosine decay to `lr_final`."""
-  warmup = settings.warmup_steps
+  """A linear warm-up from 0 over `warmup_steps` (at most half the run, so that
+  a preset's warm-up suits a short run too), then cosine decay to `lr_final`."""
+  warmup = min(settings.warmup_steps, settings.steps // 2)
   return keras.optimizers.schedules.CosineDecay(
       0.0 if warmup else settings.learning_rate, settings.steps - warmup,
       alpha=settings.lr_final, warmup_target=settings.learning_rate if warmup else None,
