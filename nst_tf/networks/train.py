@@ -222,9 +222,8 @@ def _schedule(settings: TrainSettings) -> keras.optimizers.schedules.LearningRat
   a preset's warm-up suits a short run too), then cosine decay to `lr_final`."""
   warmup = min(settings.warmup_steps, settings.steps // 2)
   return keras.optimizers.schedules.CosineDecay(
-      0.0 if warmup else settings.learning_rate, settings.steps - warmup,
-      alpha=settings.lr_final, warmup_target=settings.learning_rate if warmup else None,
-      warmup_steps=warmup)
+      0.0, settings.steps - warmup, alpha=settings.lr_final,
+      warmup_target=settings.learning_rate, warmup_steps=warmup)
 
 
 def _learning_rate(optimizer) -> float:
