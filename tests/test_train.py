@@ -498,6 +498,42 @@ def test_the_style_fraction_is_the_painted_style_over_the_photos_own():
   assert float(doubled["style_weight"]) == 100.0
 
 
+def test_progress_and_logs_give_each_steps_own_losses_not_running_means():
+  import io
+  import keras
+  import tensorflow as tf
+  from nst_tf.core import objective
+  from nst_tf.networks import network, train
+  from nst_tf.core.settings import TrainSettings
+  settings = TrainSettings(weights="hed", precision="float32", crop_size=64, style_weight=50.0)
+  loss = objective.Objective(settings)
+  rng = np.random.default_rng(0)
+  painting = tf.constant(rng.uniform(0, 255, (1, 96, 96, 3)).astype(np.float32))
+  trainer = train.NetworkTrainer(network.build_stylizer(0.25, 1), loss,
+                                 [loss.style_targets([painting])])
+  trainer.compile(optimizer=keras.optimizers.SGD(0.0))  # The network stays as it is.
+  # Batches far apart in loss: flat grey, then loud noise, twice over.
+  flat = np.full((2, 64, 64, 3), 128.0, np.float32)
+  batches = [flat, rng.uniform(0, 255, flat.shape).astype(np.float32)] * 2
+  want = [float(trainer.loss_terms(b, trainer(b))["total"]) for b in batches]
+  assert max(want) > 1.5 * min(want), want  # Running means would differ from these.
+
+  class Record(keras.callbacks.Callback):
+    logged = []
+
+    def on_train_batch_end(self, batch, logs=None):
+      self.logged.append(float(logs["total"]))
+
+  stream = io.StringIO()
+  trainer.fit(tf.data.Dataset.from_tensor_slices(np.stack(batches)), epochs=1,
+              steps_per_epoch=len(batches), verbose=0,
+              callbacks=[Record(), train.Progress(len(batches), 2, every=1, stream=stream)])
+  np.testing.assert_allclose(Record.logged, want, rtol=1e-4)
+  # The first step is the timing's start; each line after it is its own step's loss.
+  printed = [float(line.split("total ")[1].split()[0]) for line in stream.getvalue().splitlines()]
+  np.testing.assert_allclose(printed, want[1:], rtol=1e-3)
+
+
 def test_the_warm_up_rises_to_the_rate_within_half_the_run():
   from nst_tf.networks import train
   from nst_tf.core.settings import TrainSettings
@@ -517,17 +553,13 @@ def test_a_warm_up_keeps_a_fine_tune_from_throwing_a_trained_network_off(photo_f
   from nst_tf.networks import train
   from nst_tf.core.settings import TrainSettings
 
-  class Steps(keras.callbacks.Callback):  # Each step's loss, from the epoch's running mean.
+  class Steps(keras.callbacks.Callback):  # Each step's loss.
     def __init__(self):
       super().__init__()
-      self.means = []
+      self.losses = []
 
     def on_train_batch_end(self, batch, logs=None):
-      self.means.append(float(logs["total"]))
-
-    def losses(self):
-      n = np.arange(1, len(self.means) + 1)
-      return n * np.array(self.means) - np.concatenate([[0.0], (n * self.means)[:-1]])
+      self.losses.append(float(logs["total"]))
 
   settings = TrainSettings(width=0.5, residual_blocks=5, noise_channels=4, crop_size=64,
                            batch_size=2, image_size=96, weights="hed", margin=0,
@@ -538,8 +570,7 @@ def test_a_warm_up_keeps_a_fine_tune_from_throwing_a_trained_network_off(photo_f
     train.train(dataclasses.replace(settings, warmup_steps=warmup), STYLE2,
                 [str(photo_folder)], str(tmp_path / f"warmup{warmup}"),
                 init_from="the_scream", checkpoint_every=12, quiet=True, callbacks=[steps])
-    losses = steps.losses()
-    leap[warmup] = losses.max() / losses[0]  # The first step's loss is the network's own.
+    leap[warmup] = max(steps.losses) / steps.losses[0]  # The first step's loss is the network's own.
   # Measured: 3.2x at the second step without, at most 1.13x with it.
   assert leap[10] < 1.5 and leap[0] > 2, leap
 

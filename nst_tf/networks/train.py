@@ -62,7 +62,7 @@ class NetworkTrainer(keras.Model):
       0: none.
     warp_weight: weight of the warp term (see TrainSettings.warp_weight); 0: none.
     tone_weight: weight of the tone term (see losses.tone_loss); 0: none.
-    balance: also track "fraction", the painted crops' style term over the
+    balance: also log "fraction", the painted crops' style term over the
       photos' own, and "style_weight", for StyleBalance to steer.
 
   The style weight (from the objective's settings) is a variable,
@@ -90,14 +90,12 @@ class NetworkTrainer(keras.Model):
     names = (LOSS_NAMES + (("shift",) if shift_weight else ())
              + (("warp",) if warp_weight else ()) + (("tone",) if tone_weight else ())
              + (("fraction", "style_weight") if balance else ()))
-    self.trackers = {n: keras.metrics.Mean(name=n) for n in names}
+    # Logged as each step's own values: the callbacks average them over their
+    # own intervals (Keras's Mean trackers would give means since the epoch began).
+    self.loss_names = names
 
   def call(self, photos, training=False):
     return self.network(photos, training=training)
-
-  @property
-  def metrics(self):
-    return list(self.trackers.values())
 
   def loss_terms(self, photos, painted) -> dict:
     """The objective's terms for `painted` versions of `photos` (both [N, H, W, 3])."""
@@ -207,9 +205,7 @@ class NetworkTrainer(keras.Model):
     variables = self.network.trainable_variables
     grads = tape.gradient(loss, variables)
     self.optimizer.apply(grads, variables)
-    for name, tracker in self.trackers.items():
-      tracker.update_state(terms[name])
-    results = {name: tracker.result() for name, tracker in self.trackers.items()}
+    results = {name: terms[name] for name in self.loss_names}
     if isinstance(tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy):
       # Keras 3 averages multi-worker logs along an axis 0 that scalars lack
       # (tensorflow/tensorflow#72388): give it one.
@@ -232,7 +228,8 @@ def _learning_rate(optimizer) -> float:
 
 
 class StepCallback(keras.callbacks.Callback):
-  """A callback that knows the run's step and the mean losses since it last asked.
+  """A callback that knows the run's step and the mean losses since it last asked
+  (of the steps it was given with `add_losses`).
 
   The step comes from Keras's epoch and batch (the optimiser's iteration
   count skips the steps that a float16 loss scale throws away).
@@ -251,8 +248,9 @@ class StepCallback(keras.callbacks.Callback):
 
   def add_losses(self, logs) -> None:
     self._count += 1
-    for name in self.model.trackers:
-      self._sums[name] = self._sums.get(name, 0.0) + float(logs[name])
+    for name in self.model.loss_names:
+      # On several workers a value may come as a one-element array.
+      self._sums[name] = self._sums.get(name, 0.0) + float(np.mean(logs[name]))
 
   def mean_losses(self) -> dict[str, float]:
     """The mean of each loss since the last call."""
@@ -386,16 +384,16 @@ class StyleBalance(StepCallback):
     self.target, self.limits, self.every, self.most = target, limits, every, most
 
   def on_train_batch_end(self, batch, logs=None):
+    # On several workers every one sees the same all-reduced fraction.
+    self.add_losses(logs)
     if self.step(batch) % self.every:
       return
-    # The logs' mean: on several workers, the same all-reduced value on each.
-    fraction = float(np.mean(logs["fraction"]))
+    # The mean since the last change: the steps at this weight only.
+    fraction = self.mean_losses()["fraction"]
     if fraction > 0:
       factor = min(max(fraction / self.target, 1 / self.most), self.most)
       weight = float(self.model.style_weight.numpy()) * factor
       self.model.style_weight.assign(min(max(weight, self.limits[0]), self.limits[1]))
-    # The next change sees only the steps at this weight.
-    self.model.trackers["fraction"].reset_state()
 
 
 def settings_text(settings: TrainSettings, style: str, sources: Sequence[str]) -> str:
