@@ -206,33 +206,39 @@ def test_no_readable_photo_is_one_clean_error(tmp_path):
     photos.list_photos([str(tmp_path / "missing")])
 
 
+def logged_losses(name: str = "total"):
+  """A Keras callback that keeps one logged loss term of every step, in `totals`
+  (Keras is imported here, not when the tests are collected)."""
+  import keras
+
+  class Losses(keras.callbacks.Callback):
+    def __init__(self):
+      super().__init__()
+      self.totals = []
+
+    def on_train_batch_end(self, batch, logs=None):
+      self.totals.append(float(logs[name]))
+  return Losses()
+
+
 @pytest.mark.slow
 def test_training_lowers_the_loss_and_the_model_paints(photo_folder, tmp_path):
   from nst_tf.networks import train
   from nst_tf.core.settings import TrainSettings
-  import keras
-
-  class Losses(keras.callbacks.Callback):  # One logged term, step by step.
-    def __init__(self, name="total"):
-      super().__init__()
-      self.name, self.totals = name, []
-
-    def on_train_batch_end(self, batch, logs=None):
-      self.totals.append(float(logs[self.name]))
   settings = TrainSettings(width=0.25, residual_blocks=1, noise_channels=2, crop_size=64,
                            batch_size=2, image_size=96, weights="hed", steps=40,
                            learning_rate=5e-3, precision="float32")
-  losses = Losses()
+  losses = logged_losses()
   train.train(settings, STYLE, [str(photo_folder)], str(tmp_path / "m"), checkpoint_every=20,
               quiet=True, callbacks=[losses])
-  # Running means over the epoch: the second half of training ends well below the start.
+  # Each step's own loss: the last steps end well below the first.
   assert np.mean(losses.totals[-5:]) < 0.7 * losses.totals[0]
   meta = json.load(open(tmp_path / "m" / "stylizer.json"))
   assert meta["steps_done"] == 40 and meta["style"] == "starry_night"
   assert meta["noise_channels"] == 2
   # A fine-tune that asks for no noise keeps the model's (it cannot drop it); with the
   # warp term, which it logs.
-  warps = Losses("warp")
+  warps = logged_losses("warp")
   train.train(dataclasses.replace(settings, noise_channels=0, steps=4, warp_weight=100.0),
               STYLE, [str(photo_folder)], str(tmp_path / "tuned"),
               init_from=str(tmp_path / "m"), checkpoint_every=4, quiet=True, callbacks=[warps])
@@ -518,17 +524,11 @@ def test_progress_and_logs_give_each_steps_own_losses_not_running_means():
   want = [float(trainer.loss_terms(b, trainer(b))["total"]) for b in batches]
   assert max(want) > 1.5 * min(want), want  # Running means would differ from these.
 
-  class Record(keras.callbacks.Callback):
-    logged = []
-
-    def on_train_batch_end(self, batch, logs=None):
-      self.logged.append(float(logs["total"]))
-
-  stream = io.StringIO()
+  logged, stream = logged_losses(), io.StringIO()
   trainer.fit(tf.data.Dataset.from_tensor_slices(np.stack(batches)), epochs=1,
               steps_per_epoch=len(batches), shuffle=False, verbose=0,
-              callbacks=[Record(), train.Progress(len(batches), 2, every=1, stream=stream)])
-  np.testing.assert_allclose(Record.logged, want, rtol=1e-4)
+              callbacks=[logged, train.Progress(len(batches), 2, every=1, stream=stream)])
+  np.testing.assert_allclose(logged.totals, want, rtol=1e-4)
   # The first step is the timing's start; each line after it is its own step's loss.
   printed = [float(line.split("total ")[1].split()[0]) for line in stream.getvalue().splitlines()]
   np.testing.assert_allclose(printed, want[1:], rtol=1e-3)
@@ -549,29 +549,20 @@ def test_a_warm_up_keeps_a_fine_tune_from_throwing_a_trained_network_off(photo_f
                                                                          tmp_path):
   """Adam's first steps move every weight by about the full rate: without a
   warm-up a shipped network's loss leaps far above where it started."""
-  import keras
   from nst_tf.networks import train
   from nst_tf.core.settings import TrainSettings
-
-  class Steps(keras.callbacks.Callback):  # Each step's loss.
-    def __init__(self):
-      super().__init__()
-      self.losses = []
-
-    def on_train_batch_end(self, batch, logs=None):
-      self.losses.append(float(logs["total"]))
 
   settings = TrainSettings(width=0.5, residual_blocks=5, noise_channels=4, crop_size=64,
                            batch_size=2, image_size=96, weights="hed", margin=0,
                            precision="float32", steps=12, style_weight=17.6)
   leap = {}
   for warmup in (0, 10):
-    steps = Steps()
+    losses = logged_losses()
     train.train(dataclasses.replace(settings, warmup_steps=warmup), STYLE2,
                 [str(photo_folder)], str(tmp_path / f"warmup{warmup}"),
-                init_from="the_scream", checkpoint_every=12, quiet=True, callbacks=[steps])
-    leap[warmup] = max(steps.losses) / steps.losses[0]  # The first step's loss is the network's own.
-  # Measured: 3.2x at the second step without, at most 1.13x with it.
+                init_from="the_scream", checkpoint_every=12, quiet=True, callbacks=[losses])
+    leap[warmup] = max(losses.totals) / losses.totals[0]  # The first is the network's own.
+  # Measured: 3.2x at the second step without, 1.01x with it.
   assert leap[10] < 1.5 and leap[0] > 2, leap
 
 
