@@ -48,9 +48,10 @@ PAINTERS = ("network", "peer")
 
 def main(argv):
   del argv
-  names = sorted(os.path.splitext(f)[0] for f in os.listdir(_PHOTOS.value)
-                 if os.path.isfile(os.path.join(_PICTURES.value, os.path.splitext(f)[0]
-                                                + ".network.png")))
+  photos = {os.path.splitext(f)[0]: os.path.join(_PHOTOS.value, f)
+            for f in os.listdir(_PHOTOS.value)}
+  names = sorted(n for n in photos
+                 if os.path.isfile(os.path.join(_PICTURES.value, n + ".network.png")))
   if not names:
     raise app.UsageError(f"no NAME.network.png in {_PICTURES.value} for a photo in "
                          f"{_PHOTOS.value}")
@@ -62,9 +63,7 @@ def main(argv):
       style_layer_weights=(1.0,) * len(_LAYERS.value), precision="float32"))
   painting = images.load_image(_STYLE.value)
   for i, name in enumerate(names):
-    photo = images.load_image(next(os.path.join(_PHOTOS.value, f)
-                                   for f in os.listdir(_PHOTOS.value)
-                                   if os.path.splitext(f)[0] == name))
+    photo = images.load_image(photos[name])
     for p in PAINTERS:
       picture = images.load_image(paths[p][i])
       # The photo at the picture's size, as the val sheet painted it.
