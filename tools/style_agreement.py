@@ -26,6 +26,7 @@ import sys
 
 from absl import app
 from absl import flags
+from absl import logging as absl_logging
 import numpy as np
 import tensorflow as tf
 
@@ -84,6 +85,7 @@ def windowed_errors(loss, picture: np.ndarray, photo: np.ndarray, painting: np.n
 
 def main(argv):
   del argv
+  absl_logging.set_verbosity(absl_logging.WARNING)  # Only the table.
   if not os.path.isdir(_PHOTOS.value):
     raise app.UsageError(f"no folder {_PHOTOS.value}: pass --photos (or set NST_TF_PHOTOS)")
   photos = {os.path.splitext(f)[0]: os.path.join(_PHOTOS.value, f)
