@@ -65,7 +65,8 @@ def windowed_covariances(features: np.ndarray, window: int) -> np.ndarray:
 
 def windowed_errors(loss, picture: np.ndarray, photo: np.ndarray, painting: np.ndarray,
                     window: int) -> dict:
-  """Each style layer's windowed covariance error over the photo's own."""
+  """Each style layer's windowed covariance error over the photo's own (NaN where a
+  window does not fit in the layer)."""
   sized = objective.sized_style(painting, photo.shape[:2], loss.settings.style_scale)
   feats = [loss.features(tf.constant(x[None], tf.float32))
            for x in (picture, photo)]
@@ -75,11 +76,13 @@ def windowed_errors(loss, picture: np.ndarray, photo: np.ndarray, painting: np.n
     # A layer's window in its own cells: VGG16 halves the size after each block.
     cells = max(2, window // 2 ** (int(name[5]) - 1))
     mine, photos, target = (f[name][0].numpy().astype(np.float64) for f in feats)
+    key = f"{name}, {window} px windows"
     if min(mine.shape[:2]) < cells or min(target.shape[:2]) < cells:
+      errors[key] = float("nan")
       continue
     target = windowed_covariances(target, cells).mean(0)
     error = lambda f: np.mean(np.sum((windowed_covariances(f, cells) - target) ** 2, (1, 2)))
-    errors[f"{name}, {window} px windows"] = float(error(mine) / error(photos))
+    errors[key] = float(error(mine) / error(photos))
   return errors
 
 
@@ -119,8 +122,14 @@ def main(argv):
   print("| --- | ---: | ---: | ---: |")
   for measure in found["network"]:
     mine, theirs = np.array(found["network"][measure]), np.array(found["peer"][measure])
+    # Only the photos whose pictures both hold a window.
+    measured = ~np.isnan(mine) & ~np.isnan(theirs)
+    if not measured.any():
+      print(f"| {measure} | (no window fits) | | |")
+      continue
+    mine, theirs = mine[measured], theirs[measured]
     print(f"| {measure} | {np.median(mine):.4g} | {np.median(theirs):.4g} | "
-          f"{int(np.sum(theirs < mine))} of {len(names)} |")
+          f"{int(np.sum(theirs < mine))} of {len(mine)} |")
 
 
 if __name__ == "__main__":
