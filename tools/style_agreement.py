@@ -63,27 +63,44 @@ def windowed_covariances(features: np.ndarray, window: int) -> np.ndarray:
   return np.einsum("tpc,tpd->tcd", tiles, tiles) / (window * window)
 
 
-def windowed_errors(loss, picture: np.ndarray, photo: np.ndarray, painting: np.ndarray,
-                    window: int) -> dict:
-  """Each style layer's windowed covariance error over the photo's own (NaN where a
-  window does not fit in the layer)."""
-  sized = objective.sized_style(painting, photo.shape[:2], loss.settings.style_scale)
-  feats = [loss.features(tf.constant(x[None], tf.float32))
-           for x in (picture, photo)]
-  feats.append(loss.features(sized))
-  errors = {}
-  for name in loss.settings.style_layers:
-    # A layer's window in its own cells: VGG16 halves the size after each block.
-    cells = max(2, window // 2 ** (int(name[5]) - 1))
-    mine, photos, target = (f[name][0].numpy().astype(np.float64) for f in feats)
-    key = f"{name}, {window} px windows"
-    if min(mine.shape[:2]) < cells or min(target.shape[:2]) < cells:
-      errors[key] = float("nan")
-      continue
-    target = windowed_covariances(target, cells).mean(0)
-    error = lambda f: np.mean(np.sum((windowed_covariances(f, cells) - target) ** 2, (1, 2)))
-    errors[key] = float(error(mine) / error(photos))
-  return errors
+class WindowedTargets:
+  """One photo's windowed covariance targets (from the painting sized for it) and
+  the photo's own errors against them, per style layer, computed once for every
+  picture painted from it."""
+
+  def __init__(self, loss, photo: np.ndarray, painting: np.ndarray, window: int):
+    self.loss, self.window = loss, window
+    sized = objective.sized_style(painting, photo.shape[:2], loss.settings.style_scale)
+    photo_feats, painting_feats = _features(loss, photo), _features(loss, sized[0].numpy())
+    self.layers = {}
+    for name in loss.settings.style_layers:
+      mine, target = photo_feats[name], painting_feats[name]
+      # The window in the layer's own cells, from how far the layer has shrunk the photo.
+      cells = max(2, round(window * mine.shape[0] / photo.shape[0]))
+      if min(mine.shape[:2]) < cells or min(target.shape[:2]) < cells:
+        self.layers[name] = None
+        continue
+      target = windowed_covariances(target, cells).mean(0)
+      self.layers[name] = (cells, target, self._error(mine, cells, target))
+
+  @staticmethod
+  def _error(features: np.ndarray, cells: int, target: np.ndarray) -> float:
+    return float(np.mean(np.sum((windowed_covariances(features, cells) - target) ** 2, (1, 2))))
+
+  def errors(self, picture: np.ndarray) -> dict:
+    """Each style layer's windowed covariance error of a picture of the photo's size
+    over the photo's own (NaN where a window does not fit in the layer)."""
+    feats = _features(self.loss, picture)
+    return {f"{name}, {self.window} px windows":
+            float("nan") if layer is None else
+            self._error(feats[name], layer[0], layer[1]) / layer[2]
+            for name, layer in self.layers.items()}
+
+
+def _features(loss, image: np.ndarray) -> dict:
+  """An image's style-layer features, as [H, W, C] float64 arrays."""
+  feats = loss.features(tf.constant(image[None], tf.float32))
+  return {n: feats[n][0].numpy().astype(np.float64) for n in loss.settings.style_layers}
 
 
 def main(argv):
@@ -107,13 +124,16 @@ def main(argv):
   painting = images.load_image(_STYLE.value)
   for i, name in enumerate(names):
     photo = images.load_image(photos[name])
+    windowed = {}  # By the picture's size: one photo's targets serve both painters.
     for p in PAINTERS:
       picture = images.load_image(paths[p][i])
       # The photo at the picture's size, as the val sheet painted it.
       sized = objective.resize(photo[None], picture.shape[:2])[0].numpy()
       _, _, layers = measures.objective_distances(loss, picture, sized, painting)
       if _WINDOW.value:
-        layers.update(windowed_errors(loss, picture, sized, painting, _WINDOW.value))
+        if picture.shape not in windowed:
+          windowed[picture.shape] = WindowedTargets(loss, sized, painting, _WINDOW.value)
+        layers.update(windowed[picture.shape].errors(picture))
       for layer, error in layers.items():
         found[p].setdefault(layer, []).append(error)
   print(f"{len(names)} photos; errors over the photo's own, median (lower is nearer "
