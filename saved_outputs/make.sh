@@ -66,3 +66,5 @@ python tools/bench_video.py --clip="$NST_TF_CLIP" --model=starry_night \
   --strip=saved_outputs/video/frame_strip.jpg
 python tools/video_memory.py --clip="$NST_TF_CLIP" --minutes=2 --height=720 --image_size=512 \
   --out=saved_outputs/video/memory.md
+# The browser page against TensorFlow, and its screenshot: bench/web.md, web/page.jpg.
+python tools/bench_web.py --model=starry_night

@@ -330,7 +330,9 @@ NST_TF_EXPORT = command.Command(
     "A trained network (uint8 picture in, uint8 picture out; --tflite adds a TFLite file):\n"
     "  nst-tf-export --model=starry_night --export_dir=exported/starry_night --tflite\n"
     "The whole optimisation (content, style and step count in, picture out):\n"
-    "  nst-tf-export --export_dir=exported/nst --iterations=200 --image_size=512")
+    "  nst-tf-export --export_dir=exported/nst --iterations=200 --image_size=512\n"
+    "A browser page that paints photos and the webcam offline, with one or more networks:\n"
+    "  nst-tf-export --model=starry_night,the_scream --web=web/")
 _EXPORT_DIR = NST_TF_EXPORT.define(
     flags.DEFINE_string, "export_dir", None, "The SavedModel folder to write (new or empty).",
     group="Export")
@@ -346,6 +348,15 @@ _TFLITE_WEIGHTS = NST_TF_EXPORT.define(
     "Weights of the TFLite file: float16 (half the size, same pictures), int8 "
     "(dynamic range: a quarter of the size, pictures a little off) or float32.",
     group="Export")
+_WEB = NST_TF_EXPORT.define(
+    flags.DEFINE_string, "web", None,
+    "Write a browser page for the networks of --model (comma-separated) into this folder "
+    "(new or empty) instead of a SavedModel; serve it with any static file server.",
+    group="Export")
+_WEB_RUNTIME = NST_TF_EXPORT.define(
+    flags.DEFINE_string, "web_runtime", None,
+    "With --web: onnxruntime-web's npm package (.tgz) to take the page's runtime from, "
+    "where npm cannot fetch it.", group="Export")
 define_run_flags(NST_TF_EXPORT)
 
 
@@ -356,9 +367,23 @@ def _export_settings():
 NST_TF_EXPORT.check(_export_settings)
 
 
+def _web_models() -> list[str]:
+  return [name.strip() for name in (_EXPORT_MODEL.value or "").split(",") if name.strip()]
+
+
 def _check_export():
+  if _WEB.value:
+    if _EXPORT_DIR.value or _TFLITE.value:
+      raise StyleTransferError("--web writes a page, not a SavedModel: drop --export_dir and "
+                               "--tflite")
+    if not _web_models():
+      raise StyleTransferError("--web needs --model: the trained networks the page paints with")
+    from nst_tf.networks import stylizer  # pylint: disable=g-import-not-at-top
+    for name in _web_models():
+      stylizer.model_path(name)
+    return
   if not _EXPORT_DIR.value:
-    raise StyleTransferError("--export_dir is required")
+    raise StyleTransferError("--export_dir is required (or --web)")
   if _TFLITE.value and not _EXPORT_MODEL.value:
     raise StyleTransferError("--tflite needs --model: only a trained network goes to TFLite")
   if _EXPORT_MODEL.value:
@@ -373,6 +398,12 @@ def export_main():
   from nst_tf.deploy import export  # pylint: disable=g-import-not-at-top
   from nst_tf.networks import stylizer  # pylint: disable=g-import-not-at-top
 
+  if _WEB.value:
+    from nst_tf.deploy import web  # pylint: disable=g-import-not-at-top
+    web.write_page(_web_models(), _WEB.value, _WEB_RUNTIME.value)
+    log.info("wrote the page %s; serve it, e.g. python3 -m http.server -d %s", _WEB.value,
+             _WEB.value)
+    return
   if _EXPORT_MODEL.value:
     # Float32 weights: the export runs on other machines, whatever this CPU prefers.
     painter = stylizer.load_model(_EXPORT_MODEL.value, "float32")

@@ -43,7 +43,8 @@ class PadToStride(layers.Layer):
 
   def call(self, x):
     shape = ops.shape(x)
-    pad_h, pad_w = (-shape[1]) % STRIDE, (-shape[2]) % STRIDE
+    # Not (-side) % STRIDE: ONNX exports divide integers towards zero, and would crop.
+    pad_h, pad_w = (STRIDE - shape[1] % STRIDE) % STRIDE, (STRIDE - shape[2] % STRIDE) % STRIDE
     x = ops.pad(x, [[0, 0], [0, pad_h], [0, pad_w], [0, 0]], mode="reflect")
     return _known_channels(x, shape[1] + pad_h, shape[2] + pad_w, x.shape[-1])
 
