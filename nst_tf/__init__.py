@@ -26,7 +26,7 @@ _EXPORTS = {
     "stylize": "nst_tf.optimizer.runner",
     "PixelOptimizer": "nst_tf.optimizer.runner",
     "Callback": "nst_tf.core.monitor",
-    "Interrupted": "nst_tf.optimizer.runner",
+    "Interrupted": "nst_tf.core.errors",
     "NotFinite": "nst_tf.optimizer.runner",
     "Settings": "nst_tf.core.settings",
     "LossSettings": "nst_tf.core.settings",

@@ -553,7 +553,7 @@ def test_progress_and_logs_give_each_steps_own_losses_not_running_means():
   logged, stream = logged_losses(), io.StringIO()
   trainer.fit(tf.data.Dataset.from_tensor_slices(np.stack(batches)), epochs=1,
               steps_per_epoch=len(batches), shuffle=False, verbose=0,
-              callbacks=[logged, train.Progress(len(batches), 2, every=1, stream=stream)])
+              callbacks=[logged, train.ProgressLogger(len(batches), 2, every=1, stream=stream)])
   np.testing.assert_allclose(logged.totals, want, rtol=1e-4)
   # The first step is the timing's start; each line after it is its own step's loss.
   printed = [float(line.split("total ")[1].split()[0]) for line in stream.getvalue().splitlines()]

@@ -19,7 +19,7 @@ from absl import flags
 
 from nst_tf.cli import command
 from nst_tf.core.errors import StyleTransferError
-from nst_tf.core.settings import MAX_SIDE, PRECISIONS, Settings, check_number
+from nst_tf.core.settings import MAX_SIDE, NETWORK_MIN_SIDE, PRECISIONS, Settings, check_number
 
 log = logging.getLogger("nst_tf")
 _D = Settings()
@@ -52,8 +52,7 @@ def _check():
   for name, holder in (("input", _INPUT), ("output", _OUTPUT), ("model", _MODEL)):
     if not holder.value:
       raise StyleTransferError(f"--{name} is required")
-  from nst_tf.networks import stylizer  # pylint: disable=g-import-not-at-top
-  check_number("image_size", _IMAGE_SIZE.value, stylizer.MIN_SIDE, MAX_SIDE)
+  check_number("image_size", _IMAGE_SIZE.value, NETWORK_MIN_SIDE, MAX_SIDE)
   check_number("strength", _STRENGTH.value, 0.0, 1.0)
 
 

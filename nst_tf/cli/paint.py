@@ -311,7 +311,7 @@ def _paint_with_model(contents: list[str], outputs: list[str], batch: bool) -> N
           painter, contents[0], outputs[0], f["image_size"].value, f["temporal"].value,
           f["strength"].value, f["original_colors"].value, quiet=NST_TF.quiet.value)
     except video.Interrupted as e:
-      done = (f"wrote the {e.frames} frames painted so far to {outputs[0]}" if e.frames
+      done = (f"wrote the {e.done} frames painted so far to {outputs[0]}" if e.done
               else "no output written")
       NST_TF.fail(f"interrupted; {done}", command.INTERRUPTED)
     log.info("wrote %s (%d frames)", outputs[0], frames)

@@ -13,6 +13,9 @@ from typing import Mapping, Sequence
 
 import tensorflow as tf
 
+# The terms every loop logs, weighted, as Objective.loss_terms names them.
+LOSS_NAMES = ("total", "content", "style", "tv")
+
 
 def gram_matrix(features: tf.Tensor) -> tf.Tensor:
   """Channel inner products of [N, H, W, C] features, divided by C*H*W: [N, C, C]."""

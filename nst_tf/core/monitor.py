@@ -1,5 +1,6 @@
-"""Callbacks that watch an optimisation run (progress lines, TensorBoard logs,
-intermediate images), and the progress line and loss logs that training shares."""
+"""The progress lines of every long job, and the callbacks that watch an
+optimisation run (progress, TensorBoard logs, intermediate images); the
+trainer and the video painter print through the same `Progress`."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import Any, Mapping, Optional, TextIO
 import tensorflow as tf
 
 from nst_tf.core import images
+from nst_tf.core.losses import LOSS_NAMES
 
 
 @dataclasses.dataclass
@@ -36,7 +38,30 @@ class Callback:
     pass
 
 
-LOSS_NAMES = ("total", "content", "style", "tv")
+class Progress:
+  """The progress lines of every long job (the optimiser's and the trainer's
+  steps, a clip's frames): step, losses, rate and time left, the rate measured
+  over the interval since the last line (the rate now, not since a pause long ago)."""
+
+  def __init__(self, total: Optional[int], unit: str = "step", stream: TextIO = sys.stderr,
+               images_per_step: int = 0):
+    self.total, self.unit, self.stream = total, unit, stream
+    self.images_per_step = images_per_step
+    self._mark = None  # (time, done) of the last line, or of `start`.
+
+  def start(self, done: int = 0) -> None:
+    """Times from here on: a job's first step traces its graph and is not timed."""
+    self._mark = (time.perf_counter(), done)
+
+  def print(self, done: int, losses: Mapping[str, float] = None, size: str = "") -> None:
+    """Prints the line for `done` steps (or frames) with these `losses` and picture `size`."""
+    now = time.perf_counter()
+    speed = None
+    if self._mark is not None and done > self._mark[1]:
+      speed = (done - self._mark[1]) / max(now - self._mark[0], 1e-9)
+    self._mark = (now, done)
+    print(progress_line(done, self.total, losses or {}, speed, size, self.images_per_step,
+                        self.unit), file=self.stream, flush=True)
 
 
 class ProgressLogger(Callback):
@@ -45,13 +70,13 @@ class ProgressLogger(Callback):
   def __init__(self, every: int = 50, stream: TextIO = sys.stderr):
     self.every = every
     self.stream = stream
-    self._last_time = None
-    self._last_step = 0
+    self._progress = None
     self._printed = 0
 
   def on_step(self, step: Step) -> None:
-    if self._last_time is None:  # First step: includes tracing, so not timed.
-      self._last_time, self._last_step = time.perf_counter(), step.step
+    if self._progress is None:
+      self._progress = Progress(step.iterations, stream=self.stream)
+      self._progress.start(step.step)
     if step.step % self.every == 0:
       self._print(step)
 
@@ -61,13 +86,8 @@ class ProgressLogger(Callback):
 
   def _print(self, step: Step) -> None:
     self._printed = step.step
-    now = time.perf_counter()
-    done = step.step - self._last_step
-    speed = done / max(now - self._last_time, 1e-9) if done else None
-    self._last_time, self._last_step = now, step.step
-    print(progress_line(step.step, step.iterations, {n: step.losses[n] for n in LOSS_NAMES},
-                        speed, size="x".join(str(d) for d in step.image.shape[1:3])),
-          file=self.stream, flush=True)
+    self._progress.print(step.step, {n: step.losses[n] for n in LOSS_NAMES},
+                         size="x".join(str(d) for d in step.image.shape[1:3]))
 
 
 def duration(seconds: float) -> str:
@@ -76,22 +96,26 @@ def duration(seconds: float) -> str:
   return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
 
-def progress_line(step: int, total: int, losses: Mapping[str, float],
-                  speed: Optional[float], size: str = "", images_per_step: int = 0) -> str:
-  """The progress line of every long job: step, losses, rate and time left.
+def progress_line(step: int, total: Optional[int], losses: Mapping[str, float],
+                  speed: Optional[float], size: str = "", images_per_step: int = 0,
+                  unit: str = "step") -> str:
+  """One progress line: step (or another `unit`) of `total` (None: not known),
+  losses, rate and time left.
 
-  `speed` is steps a second (None: not measured yet); `size` the picture's
+  `speed` is units a second (None: not measured yet); `size` the picture's
   HxW, `images_per_step` the batch, each shown when given.
   """
-  parts = [f"step {step:{len(str(total))}d}/{total}"] + ([f"{size:>9}"] if size else [])
-  parts.append("  ".join(f"{name} {value:9.3e}" for name, value in losses.items()))
+  of = f"/{total}" if total else ""
+  parts = [f"{unit} {step:{len(str(total or ''))}d}{of}"] + ([f"{size:>9}"] if size else [])
+  if losses:
+    parts.append("  ".join(f"{name} {value:9.3e}" for name, value in losses.items()))
   if speed is None:
-    parts.append("     - steps/s")
+    parts.append(f"     - {unit}s/s")
   else:
-    rate = f"{speed:5.2f} steps/s"
+    rate = f"{speed:5.2f} {unit}s/s"
     if images_per_step:
       rate += f" ({speed * images_per_step:5.1f} images/s)"
-    if step < total:
+    if total and step < total:
       rate += f"  ETA {duration((total - step) / max(speed, 1e-9))}"
     parts.append(rate)
   return "  ".join(parts)

@@ -99,32 +99,34 @@ def unframe(canvas, margin: int) -> tf.Tensor:
   return canvas[:, margin:shape[1] - margin, margin:shape[2] - margin]
 
 
+class GraphArithmetic(settings.Arithmetic):
+  """settings.Arithmetic on tensors of unknown value (the export's graph): the
+  sizing rules' float64 steps, and the size as int32 [2]."""
+
+  number = staticmethod(lambda x: tf.cast(x, tf.float64))
+  smallest = staticmethod(tf.minimum)
+  largest = staticmethod(tf.maximum)
+  round = staticmethod(tf.round)
+  ceil = staticmethod(tf.math.ceil)
+  at_least = staticmethod(lambda low, x: tf.maximum(tf.cast(low, tf.float64), x))
+  size = staticmethod(lambda height, width: tf.cast(tf.stack([height, width]), tf.int32))
+  choose = staticmethod(tf.cond)
+
+
+def _arithmetic(*values):
+  return GraphArithmetic if any(isinstance(v, tf.Tensor) for v in values) else settings.Arithmetic
+
+
 def style_size(style_shape, content_shape, scale: float = 1.0):
-  """settings.style_size, also on tensors (in a graph with unknown shapes): the
-  one sizing rule for the optimiser, the export and the trainer."""
-  if not isinstance(style_shape, tf.Tensor) and not isinstance(content_shape, tf.Tensor):
-    return settings.style_size(style_shape, content_shape, scale)
-  content = tf.cast(tf.reduce_min(content_shape), tf.float64)
-  short_side = tf.maximum(tf.constant(16.0, tf.float64), tf.round(content * scale))
-  hw = tf.cast(style_shape, tf.float64)
-  size = tf.round(hw * short_side / tf.reduce_min(hw))
-  return tf.cast(tf.maximum(size, tf.constant(1.0, tf.float64)), tf.int32)
+  """settings.style_size, also on tensors (in a graph with unknown shapes)."""
+  return settings.style_size(style_shape, content_shape, scale,
+                             _arithmetic(style_shape, content_shape))
 
 
 def scale_size(content_shape, long_side, least: int):
-  """settings.scale_size, also on tensors (in a graph with unknown shapes): the one
-  rule for a coarse scale's size, and for raising a too thin one, of the
-  optimiser and the export."""
-  if not isinstance(content_shape, tf.Tensor) and not isinstance(long_side, tf.Tensor):
-    return settings.scale_size(content_shape, long_side, least)
-  shape = tf.cast(content_shape, tf.float64)
-  def fit(side):
-    return tf.maximum(tf.round(shape * tf.cast(side, tf.float64) / tf.reduce_max(shape)), 1.0)
-  size = fit(long_side)
-  aspect = tf.reduce_max(shape) / tf.reduce_min(shape)
-  size = tf.cond(tf.reduce_min(size) < least, lambda: fit(tf.math.ceil(least * aspect)),
-                 lambda: size)
-  return tf.cast(size, tf.int32)
+  """settings.scale_size, also on tensors (in a graph with unknown shapes)."""
+  return settings.scale_size(content_shape, long_side, least,
+                             _arithmetic(content_shape, long_side))
 
 
 def sized_style(style, content_shape, scale: float = 1.0) -> tf.Tensor:

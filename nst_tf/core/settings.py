@@ -14,6 +14,7 @@ import math
 import os
 from typing import Optional, Sequence, Union
 
+from nst_tf.core import memory
 from nst_tf.core.errors import StyleTransferError
 
 # Conv layers have the ReLU fused, so each conv output is the ReLU output.
@@ -42,7 +43,10 @@ BLOCK_STYLE_WEIGHTS = {"block1": 10.0, "block2": 10.0, "block3": 3.0, "block4": 
 # screen, and it keeps an absurd value from reaching a resize that asks for
 # terabytes. Memory is checked separately, against this machine.
 MAX_SIDE = 16384
-MIN_SIDE = 32
+# The least --image_size, crop and scale the settings take.
+MIN_IMAGE_SIZE = 32
+# The thinnest picture a feed-forward network paints: its 9x9 convolutions reflect 4 px.
+NETWORK_MIN_SIDE = 16
 # The smallest side VGG16 takes (four poolings before block5), which is also
 # the widest mirrored frame every scale can hold.
 MIN_MIRROR = 16
@@ -227,7 +231,7 @@ class Settings(LossSettings):
 
   def validate(self) -> None:
     super().validate()
-    check_number("image_size", self.image_size, MIN_SIDE, MAX_SIDE)
+    check_number("image_size", self.image_size, MIN_IMAGE_SIZE, MAX_SIDE)
     if self.precision == "float16":
       raise StyleTransferError("precision float16 is for training (it needs loss scaling); "
                                "use bfloat16 or float32 to optimise a picture")
@@ -238,8 +242,8 @@ class Settings(LossSettings):
     if isinstance(self.scales, int):
       check_number("scales", self.scales, 1, 8)
     sizes = self.scale_sizes()
-    if min(sizes) < MIN_SIDE or list(sizes) != sorted(set(sizes)):
-      raise StyleTransferError(f"scales must give increasing sizes of at least {MIN_SIDE} px "
+    if min(sizes) < MIN_IMAGE_SIZE or list(sizes) != sorted(set(sizes)):
+      raise StyleTransferError(f"scales must give increasing sizes of at least {MIN_IMAGE_SIZE} px "
                                f"up to image_size, got {sizes}")
     if isinstance(self.iterations, tuple) and len(self.iterations) != len(sizes):
       raise StyleTransferError(f"{len(self.iterations)} iteration counts for {len(sizes)} scales")
@@ -361,8 +365,8 @@ class TrainSettings(LossSettings):
     check_number("noise_channels", self.noise_channels, 0, 64)
     check_number("steps", self.steps, 1, 10**8)
     check_number("batch_size", self.batch_size, 1, 4096)
-    check_number("crop_size", self.crop_size, MIN_SIDE, 4096)
-    check_number("image_size", self.image_size, MIN_SIDE, MAX_SIDE)
+    check_number("crop_size", self.crop_size, MIN_IMAGE_SIZE, 4096)
+    check_number("image_size", self.image_size, MIN_IMAGE_SIZE, MAX_SIDE)
     check_number("style_scales", self.style_scales, 1, 4)
     check_number("shift_weight", self.shift_weight, 0.0, 1e6)
     check_number("warp_weight", self.warp_weight, 0.0, 1e6)
@@ -370,9 +374,9 @@ class TrainSettings(LossSettings):
     check_number("style_fraction", self.style_fraction, 0.0, 1.0)
     for name in ("crop_size", "image_size"):
       smallest = getattr(self, name) // 2 ** (self.style_scales - 1)
-      if smallest < MIN_SIDE:
+      if smallest < MIN_IMAGE_SIZE:
         raise StyleTransferError(f"style_scales {self.style_scales} make {smallest} px of "
-                                 f"{name} {getattr(self, name)}; the least is {MIN_SIDE}")
+                                 f"{name} {getattr(self, name)}; the least is {MIN_IMAGE_SIZE}")
     check_number("scale_jitter", self.scale_jitter, 1.0, 4.0)
     check_number("learning_rate", self.learning_rate, 0.0, 1.0, low_open=True)
     check_number("lr_final", self.lr_final, 0.0, 1.0)
@@ -389,14 +393,39 @@ def min_side(layers: Sequence[str]) -> int:
   return max(MIN_MIRROR, 2 ** pools)
 
 
-def fit_size(shape: tuple[int, int], long_side: int) -> tuple[int, int]:
+class Arithmetic:
+  """The few operations the sizing rules below use, on Python numbers. The
+  objective passes TensorFlow's (see objective.GRAPH_ARITHMETIC), so that each
+  rule is written once for the optimiser, the export's graph and the trainer."""
+
+  number = staticmethod(float)
+  smallest = staticmethod(min)
+  largest = staticmethod(max)
+  round = staticmethod(round)
+  ceil = staticmethod(math.ceil)
+  at_least = staticmethod(max)
+
+  @staticmethod
+  def size(height, width) -> tuple[int, int]:
+    return int(height), int(width)
+
+  @staticmethod
+  def choose(condition, if_true, if_false):
+    return if_true() if condition else if_false()
+
+
+# The least short side a painting is resized to, however small the picture.
+STYLE_MIN_SIDE = 16
+
+
+def fit_size(shape, long_side, k=Arithmetic) -> tuple[int, int]:
   """The (height, width) with the given long side and the aspect ratio of `shape`."""
-  height, width = shape
-  scale = long_side / max(height, width)
-  return max(1, round(height * scale)), max(1, round(width * scale))
+  height, width = k.number(shape[0]), k.number(shape[1])
+  scale = k.number(long_side) / k.largest(height, width)
+  return k.size(k.at_least(1.0, k.round(height * scale)), k.at_least(1.0, k.round(width * scale)))
 
 
-def style_size(style_shape, content_shape, scale: float = 1.0) -> tuple[int, int]:
+def style_size(style_shape, content_shape, scale: float = 1.0, k=Arithmetic) -> tuple[int, int]:
   """The (height, width) a style image is resized to for a content of `content_shape`.
 
   The style's short side becomes `scale` times the content's short side, so a
@@ -404,20 +433,22 @@ def style_size(style_shape, content_shape, scale: float = 1.0) -> tuple[int, int
   their shapes. Matching the long sides instead painted a square photo with a
   landscape painting's strokes at 0.6 of their size.
   """
-  short_side = max(16, round(min(content_shape) * scale))
-  factor = short_side / min(style_shape)
-  return max(1, round(style_shape[0] * factor)), max(1, round(style_shape[1] * factor))
+  content = k.smallest(k.number(content_shape[0]), k.number(content_shape[1]))
+  short_side = k.at_least(float(STYLE_MIN_SIDE), k.round(content * scale))
+  height, width = k.number(style_shape[0]), k.number(style_shape[1])
+  factor = short_side / k.smallest(height, width)
+  return k.size(k.at_least(1.0, k.round(height * factor)), k.at_least(1.0, k.round(width * factor)))
 
 
-def scale_size(content_shape: tuple[int, int], long_side: int, least: int) -> tuple[int, int]:
+def scale_size(content_shape, long_side, least: int, k=Arithmetic) -> tuple[int, int]:
   """The (height, width) of a scale whose long side is `long_side`, raised, with
   the aspect ratio kept, until its short side is at least `least` (what VGG16
   can pool down to its deepest layer)."""
-  size = fit_size(content_shape, long_side)
-  if min(size) < least:
-    aspect = max(content_shape) / min(content_shape)
-    size = fit_size(content_shape, math.ceil(least * aspect))
-  return size
+  size = fit_size(content_shape, long_side, k)
+  height, width = k.number(content_shape[0]), k.number(content_shape[1])
+  aspect = k.largest(height, width) / k.smallest(height, width)
+  return k.choose(k.smallest(k.number(size[0]), k.number(size[1])) < least,
+                  lambda: fit_size(content_shape, k.ceil(least * aspect), k), lambda: size)
 
 
 def check_plan(settings: Settings, content_shape: tuple[int, int],
@@ -438,44 +469,17 @@ def check_plan(settings: Settings, content_shape: tuple[int, int],
   check_memory(s, final, [style_size(shape, final, s.style_scale) for shape in style_shapes])
 
 
-# What a run holds per pixel of its largest scale, measured with bfloat16 and
-# float32 at 512 and 1024 px (VGG16 to block5_conv1, forward and backward,
-# with the padding's copies) and rounded up; L-BFGS adds its history.
-BYTES_PER_PIXEL = 3072
-# What TensorFlow, Keras and VGG16's weights take before any picture.
-BASE_BYTES = 1600 * 2**20
-
-
-def available_memory() -> Optional[int]:
-  """Bytes this machine can still give (Linux's MemAvailable), or None if unknown."""
-  try:
-    with open("/proc/meminfo", encoding="utf-8") as f:
-      for line in f:
-        if line.startswith("MemAvailable:"):
-          return int(line.split()[1]) * 1024
-  except (OSError, ValueError, IndexError):
-    pass
-  return None
-
-
 def needed_memory(settings: Settings, size: tuple[int, int],
                   style_sizes: Sequence[tuple[int, int]] = ()) -> int:
-  """Bytes a run at final `size` needs at its peak (estimated, see BYTES_PER_PIXEL)."""
+  """Bytes a run at final `size` needs at its peak (estimated, see
+  memory.OPTIMISER_BYTES_PER_PIXEL)."""
   pixels = (size[0] + 2 * settings.margin) * (size[1] + 2 * settings.margin)
-  per_pixel = BYTES_PER_PIXEL
+  per_pixel = memory.OPTIMISER_BYTES_PER_PIXEL
   if settings.optimizer == "lbfgs":
     per_pixel += 2 * settings.lbfgs_history * 3 * 4
   largest_style = max([h * w for h, w in style_sizes] or [0])
-  return BASE_BYTES + pixels * per_pixel + largest_style * BYTES_PER_PIXEL // 2
-
-
-def check_fits(needed: int, what: str, advice: str) -> None:
-  """Refuses, with the numbers, work that would need more than this machine's
-  available memory: `what` needs about `needed` bytes; `advice` says what to lower."""
-  available = available_memory()
-  if available is not None and needed > available:
-    raise StyleTransferError(f"{what} needs about {needed / 2**30:.1f} GiB of memory and "
-                             f"{available / 2**30:.1f} GiB is available; {advice}")
+  return (memory.OPTIMISER_BASE_BYTES + pixels * per_pixel
+          + largest_style * memory.OPTIMISER_BYTES_PER_PIXEL // 2)
 
 
 def check_memory(settings: Settings, size: tuple[int, int],
@@ -483,6 +487,6 @@ def check_memory(settings: Settings, size: tuple[int, int],
   """Refuses, with the numbers, a run that would not fit in this machine's memory."""
   style = (f", style up to {max(w * h for h, w in style_sizes) / 1e6:.0f} Mpx"
            if style_sizes else "")
-  check_fits(needed_memory(settings, size, style_sizes),
+  memory.check_fits(needed_memory(settings, size, style_sizes),
              f"this run (result {size[1]}x{size[0]}{style})",
              "lower --image_size or --style_scale")

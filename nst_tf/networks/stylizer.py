@@ -16,7 +16,7 @@ from typing import Optional
 
 import numpy as np
 
-from nst_tf.core import images, settings
+from nst_tf.core import images, memory, settings
 from nst_tf.core.errors import StyleTransferError
 from nst_tf.core.model_format import META_FILE, ModelFormat
 
@@ -92,26 +92,17 @@ def load_weights(net, model_dir: str, card: ModelFormat) -> None:
       mine.assign(value)
 
 
-# Smallest side the network takes: its 9x9 convolutions reflect 4 pixels.
-MIN_SIDE = 16
-# Peak memory of painting one picture with the half-width network is about
-# 250 bytes a pixel in bfloat16 (tools/bench_deploy.py --probe); twice that
-# covers float32, and it grows with the width.
-BYTES_PER_PIXEL = 500
-BASE_BYTES = 700 * 2**20
-
-
 def check_size(shape: tuple[int, int], long_side: Optional[int] = None, width: float = 0.5,
                batch: int = 1) -> None:
   """Refuses a picture (of `shape`, or resized to `long_side`) too thin for the
   network, or too large for this machine's memory (with the numbers)."""
   size = settings.fit_size(shape, long_side) if long_side else tuple(shape)
-  if min(size) < MIN_SIDE:
+  if min(size) < settings.NETWORK_MIN_SIDE:
     raise StyleTransferError(
         f"the picture is too thin: {size[1]}x{size[0]}; the network needs at least "
-        f"{MIN_SIDE} px a side (raise --image_size or crop it)")
-  settings.check_fits(BASE_BYTES + batch * size[0] * size[1] * BYTES_PER_PIXEL * width / 0.5,
-                      f"painting {batch} x {size[1]}x{size[0]}", "lower --image_size")
+        f"{settings.NETWORK_MIN_SIDE} px a side (raise --image_size or crop it)")
+  memory.check_fits(memory.network_bytes(size, width, batch),
+                    f"painting {batch} x {size[1]}x{size[0]}", "lower --image_size")
 
 
 class Stylizer:

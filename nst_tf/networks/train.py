@@ -31,7 +31,6 @@ from nst_tf.networks import distribute, network, photos, stylizer
 
 log = logging.getLogger("nst_tf")
 
-LOSS_NAMES = ("total", "content", "style", "tv")
 BACKUP = "backup"
 # The warp term's random motion of the photos: rotation (degrees), zoom (a fraction)
 # and translation (pixels) up to these, about what a hand-held camera does between
@@ -87,7 +86,7 @@ class NetworkTrainer(keras.Model):
                                        dtype="float32", trainable=False, name="style_weight")
     self.style_targets = [{n: tf.constant(t) for n, t in targets.items()}
                           for targets in style_targets]
-    names = (LOSS_NAMES + (("shift",) if shift_weight else ())
+    names = (losses.LOSS_NAMES + (("shift",) if shift_weight else ())
              + (("warp",) if warp_weight else ()) + (("tone",) if tone_weight else ())
              + (("fraction", "style_weight") if balance else ()))
     # Logged as each step's own values: the callbacks average them over their
@@ -259,31 +258,27 @@ class StepCallback(keras.callbacks.Callback):
     return means
 
 
-class Progress(StepCallback):
+class ProgressLogger(StepCallback):
   """Every `every` steps: step, losses (mean since the last line), rate and ETA."""
 
   def __init__(self, total: int, batch_size: int, every: int = 50, stream: TextIO = sys.stderr):
     super().__init__()
-    self.total, self.batch_size, self.every, self.stream = total, batch_size, every, stream
-    self._start = None
+    self.total, self.every = total, every
+    self._progress = monitor.Progress(total, stream=stream, images_per_step=batch_size)
+    self._started = False
 
   def on_train_batch_end(self, batch, logs=None):
     step = self.step(batch)
-    if self._start is None:  # The first step traces the graph: timed from after it.
-      self._start = (time.perf_counter(), step)
+    if not self._started:  # The first step traces the graph: timed from after it.
+      self._started = True
+      self._progress.start(step)
       return
     self.add_losses(logs)
     if step % self.every == 0 or step == self.total:
-      # Over the last line's interval: the rate now, not since a pause long ago.
-      now = time.perf_counter()
-      rate = (step - self._start[1]) / max(now - self._start[0], 1e-9)
-      self._start = (now, step)
-      print(monitor.progress_line(step, self.total, self.mean_losses(), rate,
-                                  images_per_step=self.batch_size),
-            file=self.stream, flush=True)
+      self._progress.print(step, self.mean_losses())
 
 
-class TensorBoardLog(StepCallback):
+class TensorBoardLogger(StepCallback):
   """Losses and learning rate every `every` steps, previews of held-out photos
   every `preview_every` steps, and the run's settings as text."""
 
@@ -591,9 +586,9 @@ def train(settings: TrainSettings, style: images.ImageLike, sources: Sequence[st
 
   every = []
   if chief and not quiet:
-    every.append(Progress(settings.steps, settings.batch_size, log_every))
+    every.append(ProgressLogger(settings.steps, settings.batch_size, log_every))
   if chief and logdir:
-    every.append(TensorBoardLog(logdir, preview_pictures,
+    every.append(TensorBoardLogger(logdir, preview_pictures,
                                 settings_text(settings, str(style), sources),
                                 log_every, preview_every))
   if settings.style_fraction:

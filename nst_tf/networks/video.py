@@ -24,7 +24,7 @@ import numpy as np
 from PIL import Image
 
 from nst_tf.core import images, settings
-from nst_tf.core.errors import StyleTransferError
+from nst_tf.core.errors import Interrupted, StyleTransferError
 from nst_tf.networks import stylizer
 
 # What a clip is recognised by (FFmpeg reads many more containers).
@@ -42,14 +42,6 @@ CRF = 16
 # contrast in a blend is matched to the painted frame's; five reach past the size of
 # the network's strokes.
 CONTRAST_OCTAVES = 5
-
-
-class Interrupted(KeyboardInterrupt):
-  """Ctrl-C or SIGTERM while painting a clip; `frames` were written, a playable clip."""
-
-  def __init__(self, frames: int):
-    super().__init__(f"interrupted after {frames} frames")
-    self.frames = frames
 
 
 def is_video(path: str) -> bool:
@@ -215,7 +207,7 @@ def stylize_video(model: Union[str, stylizer.Stylizer], source: str, output: str
     StyleTransferError: not a clip PyAV can read, no video stream, no [video] extra.
   """
   av, cv2 = _modules()
-  from nst_tf.core import colors  # pylint: disable=g-import-not-at-top  # Loads TensorFlow.
+  from nst_tf.core import colors, monitor  # pylint: disable=g-import-not-at-top  # Load TensorFlow.
   settings.check_choice("temporal", temporal, TEMPORAL)
   settings.check_number("strength", strength, 0.0, 1.0)
   images.check_file(source, "video")
@@ -244,11 +236,14 @@ def stylize_video(model: Union[str, stylizer.Stylizer], source: str, output: str
           encoder.options = {"crf": str(CRF), "preset": "fast"}  # Fast: the encoder's share.
         copied = out.add_stream_from_template(audio) if audio is not None and not gif else None
         blender = FlowBlender() if temporal == "flow" else None
-        progress = _Progress(total, quiet, stream)
+        progress = None if quiet else monitor.Progress(total, unit="frame", stream=stream)
+        if progress:
+          progress.start()
+        last_line = time.perf_counter()
         frames = []
 
         def paint_batch():
-          nonlocal written
+          nonlocal written, last_line
           photos = np.stack(frames)
           painted = painter.stylize_batch(photos)
           for photo, picture in zip(photos, painted):
@@ -260,7 +255,9 @@ def stylize_video(model: Union[str, stylizer.Stylizer], source: str, output: str
               out.mux(packet)
             written += 1
           frames.clear()
-          progress.update(written)
+          if progress and (time.perf_counter() - last_line >= 1.0 or written == total):
+            last_line = time.perf_counter()  # A line every second or so.
+            progress.print(written)
 
         try:
           for packet in clip.demux(*(s for s in (video, audio) if s is not None)):
@@ -293,28 +290,7 @@ def stylize_video(model: Union[str, stylizer.Stylizer], source: str, output: str
     except av.FFmpegError as e:
       raise StyleTransferError(f"cannot read video {source}: {e}") from None
     except KeyboardInterrupt:
-      raise Interrupted(0) from None
+      raise Interrupted(0, unit="frame") from None
   if interrupted:
-    raise Interrupted(written)
+    raise Interrupted(written, unit="frame")
   return written
-
-
-class _Progress:
-  """A progress line every second or so: frames, frames a second, time left."""
-
-  def __init__(self, total: Optional[int], quiet: bool, stream: TextIO):
-    self.total, self.quiet, self.stream = total, quiet, stream
-    self.start = self.last = time.perf_counter()
-
-  def update(self, done: int) -> None:
-    now = time.perf_counter()
-    if self.quiet or (now - self.last < 1.0 and done != self.total):
-      return
-    self.last = now
-    speed = done / max(now - self.start, 1e-9)
-    of = f"/{self.total}" if self.total else ""
-    eta = ""
-    if self.total and done < self.total:
-      from nst_tf.core import monitor  # pylint: disable=g-import-not-at-top
-      eta = f"  ETA {monitor.duration((self.total - done) / max(speed, 1e-9))}"
-    print(f"frame {done}{of}  {speed:5.1f} frames/s{eta}", file=self.stream, flush=True)

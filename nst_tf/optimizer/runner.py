@@ -18,7 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 from nst_tf.core import features, images, objective
-from nst_tf.core.errors import StyleTransferError
+from nst_tf.core.errors import Interrupted, StyleTransferError
 from nst_tf.core.monitor import Callback, Step
 from nst_tf.core.settings import Settings, check_plan
 from nst_tf.optimizer import checkpoints, descent, updates
@@ -33,18 +33,6 @@ class NotFinite(StyleTransferError):
   def __init__(self, result: np.ndarray, step: int, iterations: int):
     super().__init__(f"the loss stopped being finite at step {step + 1} of {iterations} "
                      "(try a lower --learning_rate or other weights)")
-    self.result, self.step, self.iterations = result, step, iterations
-
-
-class Interrupted(KeyboardInterrupt):
-  """A run stopped by KeyboardInterrupt (or the CLI's SIGTERM) between steps.
-
-  `result` is the image so far as uint8 [H, W, 3] at the final size, finished
-  as a complete run's would be; `step` of `iterations` steps were done.
-  """
-
-  def __init__(self, result: np.ndarray, step: int, iterations: int):
-    super().__init__(f"interrupted at step {step} of {iterations}")
     self.result, self.step, self.iterations = result, step, iterations
 
 
@@ -143,7 +131,7 @@ class PixelOptimizer:
       except KeyboardInterrupt:
         if saver and saver.image is canvas:
           saver.save(index, int(state.iterations), run.done)
-        raise Interrupted(self._finish(canvas, photo, scale), run.done, total) from None
+        raise Interrupted(run.done, total, self._finish(canvas, photo, scale)) from None
       except NotFinite as e:
         e.result = self._finish(canvas, photo, scale)
         raise
