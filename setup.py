@@ -44,8 +44,8 @@ setup(
                  # The page's tests drive Debian's chromium and chromium-driver.
                  "selenium"],
     },
-    entry_points={"console_scripts": ["nst-tf=nst_tf.cli.paint:run",
-                                      "nst-tf-export=nst_tf.cli.paint:run_export",
-                                      "nst-tf-train=nst_tf.cli.train:run",
-                                      "nst-tf-beam=nst_tf.cli.beam:run"]},
+    entry_points={"console_scripts": ["nst-tf=nst_tf.cli.stylize_command:run",
+                                      "nst-tf-export=nst_tf.cli.stylize_command:run_export",
+                                      "nst-tf-train=nst_tf.cli.train_command:run",
+                                      "nst-tf-beam=nst_tf.cli.beam_command:run"]},
 )

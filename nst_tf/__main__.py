@@ -1,5 +1,5 @@
 """`python -m nst_tf` runs the nst-tf CLI."""
 
-from nst_tf.cli import paint
+from nst_tf.cli import stylize_command
 
-paint.run()
+stylize_command.run()

@@ -106,10 +106,10 @@ def make_model(folder, width=0.25, residual_blocks=1, seed=0, noise_channels=0):
   something that depends on every weight, which is all an export must keep."""
   import keras
   from nst_tf.networks import stylizer
-  from nst_tf.core.model_format import ModelFormat
+  from nst_tf.core.model_info import ModelInfo
   keras.utils.set_random_seed(seed)
-  card = ModelFormat(width=width, residual_blocks=residual_blocks, style="random",
+  info = ModelInfo(width=width, residual_blocks=residual_blocks, style="random",
                      noise_channels=noise_channels)
-  net = stylizer.build(card, "float32")
-  stylizer.save(str(folder), net, card)
+  net = stylizer.network_for(info, "float32")
+  stylizer.save(str(folder), net, info)
   return str(folder)

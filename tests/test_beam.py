@@ -13,7 +13,7 @@ from conftest import CONTENT, ROOT, make_model
 
 pytest.importorskip("apache_beam")  # The [beam] extra; .ci/run installs it with [test].
 
-BEAM = (sys.executable, "-m", "nst_tf.cli.beam")
+BEAM = (sys.executable, "-m", "nst_tf.cli.beam_command")
 
 
 def run_beam(*args):

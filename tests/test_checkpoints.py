@@ -89,7 +89,7 @@ def test_a_checkpoint_of_another_run_is_refused(hed_vgg16, small_images, tmp_pat
 SIGNAL_AT = """
 import os, signal, sys
 import nst_tf
-from nst_tf.cli import paint
+from nst_tf.cli import stylize_command as paint
 
 AT, SIGNAL = int(sys.argv[1]), getattr(signal, sys.argv[2])
 

@@ -93,13 +93,13 @@ def test_help_lists_every_flag_in_groups_without_tensorflow():
     assert f"  {flag}  (default:" in r.stdout
   assert "--xla" not in r.stdout and "--only_check_args" not in r.stdout  # Ours only.
   import subprocess
-  check = subprocess.run([sys.executable, "-c", "import sys, nst_tf.cli.paint, nst_tf.cli.train; "
+  check = subprocess.run([sys.executable, "-c", "import sys, nst_tf.cli.stylize_command, nst_tf.cli.train_command; "
                           "print('tensorflow' in sys.modules)"], capture_output=True,
                          text=True, cwd=ROOT)
   assert check.stdout.strip() == "False", check.stderr
 
 
-@pytest.mark.parametrize("module", ["nst_tf", "nst_tf.cli.train", "nst_tf.cli.beam"])
+@pytest.mark.parametrize("module", ["nst_tf", "nst_tf.cli.train_command", "nst_tf.cli.beam_command"])
 def test_version_answers_at_once(module):
   import nst_tf
   r = run_cli("--version", command=(sys.executable, "-m", module))

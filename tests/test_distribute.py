@@ -90,7 +90,7 @@ def test_multi_worker_on_two_local_processes_writes_one_model(photos, tmp_path):
   ports = _free_ports(2)
   cluster = {"worker": [f"localhost:{p}" for p in ports]}
   model_dir = tmp_path / "model"
-  args = [sys.executable, "-m", "nst_tf.cli.train", "--strategy=multi_worker",
+  args = [sys.executable, "-m", "nst_tf.cli.train_command", "--strategy=multi_worker",
           f"--style={STYLE}", f"--photos={photos}", f"--model_dir={model_dir}",
           "--width=0.25", "--residual_blocks=1", "--crop_size=64", "--batch_size=4",
           "--image_size=96", "--weights=hed", "--margin=0", "--steps=6", "--checkpoint_every=3",
@@ -128,7 +128,7 @@ def test_multi_worker_on_two_local_processes_writes_one_model(photos, tmp_path):
 @pytest.mark.slow
 def test_multi_worker_without_tf_config_is_one_clean_error(photos, tmp_path):
   env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
-  r = subprocess.run([sys.executable, "-m", "nst_tf.cli.train", "--strategy=multi_worker",
+  r = subprocess.run([sys.executable, "-m", "nst_tf.cli.train_command", "--strategy=multi_worker",
                       f"--style={STYLE}", f"--photos={photos}",
                       f"--model_dir={tmp_path / 'm'}", "--weights=hed"],
                      capture_output=True, text=True, timeout=TIMEOUT, cwd=ROOT,

@@ -81,7 +81,7 @@ def test_matches_the_library(exported):
 def test_the_quality_preset_exports_and_matches_the_library(tmp_path):
   """L-BFGS over two scales from the photo in the painting's colours."""
   import tensorflow as tf
-  from nst_tf.cli import paint
+  from nst_tf.cli import stylize_command as paint
   settings = paint.settings_from_args([
       f"--flagfile={os.path.join(ROOT, 'flags', 'quality.flags')}", "--weights=hed",
       "--image_size=96", "--scales=2", "--iterations=4,3", "--precision=float32"])

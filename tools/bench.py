@@ -13,7 +13,7 @@ measured in the same run, since absolute times differ between machines.
 
 import nst_tf
 
-nst_tf.quiet_tensorflow()  # First, so that TensorFlow's C++ start-up lines stay hidden.
+nst_tf.import_tensorflow()  # First, so that TensorFlow's C++ start-up lines stay hidden.
 
 import os
 import resource
@@ -177,7 +177,7 @@ def run_size(size: int, vgg: keras.Model, content: np.ndarray, style: np.ndarray
   judge_settings = Settings(precision="float32", padding="zero")
   judge = PixelOptimizer(judge_settings, feature_model(judge_settings, vgg))
   for name, args in configs:
-    settings = nst_tf.settings_from_flags(common + args + [f"--image_size={size}"])
+    settings = nst_tf.settings_from_args(common + args + [f"--image_size={size}"])
     precision = features.resolve_precision(settings.precision)
     key = (settings.content_layers, settings.style_layers, settings.pooling, settings.padding,
            precision)

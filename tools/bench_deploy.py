@@ -12,7 +12,7 @@ DirectRunner workers. Writes saved_outputs/bench/deploy.md.
 
 import nst_tf
 
-nst_tf.quiet_tensorflow()  # First, so that TensorFlow's C++ start-up lines stay hidden.
+nst_tf.import_tensorflow()  # First, so that TensorFlow's C++ start-up lines stay hidden.
 
 import dataclasses
 import os
@@ -182,7 +182,7 @@ def training_rows(model_dir: str) -> str:
 
 def _train_settings(crop: int) -> TrainSettings:
   """flags/train.flags with batches of 4 `crop`-pixel crops."""
-  return nst_tf.train_settings_from_flags([
+  return nst_tf.train_settings_from_args([
       f"--flagfile={os.path.join(samples.ROOT, 'flags', 'train.flags')}",
       f"--weights={_WEIGHTS.value}", f"--crop_size={crop}", "--batch_size=4",
       f"--steps={_TRAIN_STEPS.value + 2}"])
@@ -215,7 +215,7 @@ def beam_rows(folder: str) -> str:
                         ["--direct_num_workers=2", "--direct_running_mode=multi_processing"])):
     out = os.path.join(folder, "out" + str(len(rows)))
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "nst_tf.cli.beam", f"--input={inputs}/*",
+    subprocess.run([sys.executable, "-m", "nst_tf.cli.beam_command", f"--input={inputs}/*",
                     f"--output={out}", f"--model={_MODEL.value}", "--image_size=512",
                     "--quiet", *extra], check=True, cwd=samples.ROOT)
     seconds = time.perf_counter() - start
@@ -235,8 +235,8 @@ def main(argv):
     painter(picture(_PROBE.value))
     print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     return
-  card = stylizer.load_model(_MODEL.value).card
-  parts = [f"Model {_MODEL.value} (width {card.width}); "
+  info = stylizer.load_model(_MODEL.value).info
+  parts = [f"Model {_MODEL.value} (width {info.width}); "
            f"{os.cpu_count()} CPUs; TensorFlow {tf.__version__}. Medians of "
            f"{_REPEATS.value} calls after a warm-up."]
   with tempfile.TemporaryDirectory() as folder:

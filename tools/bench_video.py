@@ -12,7 +12,7 @@ with --judge_python, the peer's frame-by-frame result and the style distance.
 
 import nst_tf
 
-nst_tf.quiet_tensorflow()  # First, so that TensorFlow's C++ start-up lines stay hidden.
+nst_tf.import_tensorflow()  # First, so that TensorFlow's C++ start-up lines stay hidden.
 
 import os
 import subprocess

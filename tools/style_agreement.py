@@ -19,7 +19,7 @@ cannot lead a network towards the peer, however it is weighted.
 
 import nst_tf
 
-nst_tf.quiet_tensorflow()  # First, so that TensorFlow's C++ start-up lines stay hidden.
+nst_tf.import_tensorflow()  # First, so that TensorFlow's C++ start-up lines stay hidden.
 
 import os
 import sys

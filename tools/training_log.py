@@ -10,7 +10,7 @@ own reader, so it needs no TensorBoard server and no plotting library.
 
 import nst_tf
 
-nst_tf.quiet_tensorflow()  # First, so that TensorFlow's C++ start-up lines stay hidden.
+nst_tf.import_tensorflow()  # First, so that TensorFlow's C++ start-up lines stay hidden.
 
 import math
 import os

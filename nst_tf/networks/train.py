@@ -25,7 +25,7 @@ import tensorflow as tf
 
 from nst_tf.core import features, images, losses, monitor, objective
 from nst_tf.core.errors import StyleTransferError
-from nst_tf.core.model_format import ModelFormat
+from nst_tf.core.model_info import ModelInfo
 from nst_tf.core.settings import TrainSettings
 from nst_tf.networks import distribute, network, photos, stylizer
 
@@ -212,7 +212,8 @@ class NetworkTrainer(keras.Model):
     return results
 
 
-def _schedule(settings: TrainSettings) -> keras.optimizers.schedules.LearningRateSchedule:
+def _learning_rate_schedule(
+    settings: TrainSettings) -> keras.optimizers.schedules.LearningRateSchedule:
   """A linear warm-up from 0 over `warmup_steps` (at most half the run, so that
   a preset's warm-up suits a short run too), then cosine decay to `lr_final`."""
   warmup = min(settings.warmup_steps, settings.steps // 2)
@@ -317,7 +318,7 @@ class TensorBoardLogger(StepCallback):
     self.writer.flush()
 
 
-class Schedule(StepCallback):
+class EndAtTotal(StepCallback):
   """Ends training at step `total`, inside the last epoch when the checkpoint
   cadence does not divide it (that epoch is shorter), and says where a
   resumed run starts."""
@@ -338,8 +339,8 @@ class Schedule(StepCallback):
       self.model.stop_training = True
 
 
-class SaveModel(StepCallback):
-  """Writes the network and its ModelFormat to the model folder at the end of
+class WriteModelFolder(StepCallback):
+  """Writes the network and its ModelInfo to the model folder at the end of
   every epoch (one checkpoint cadence), so the folder always holds the model
   so far; `save_now` writes it between epochs."""
 
@@ -473,7 +474,7 @@ def train(settings: TrainSettings, style: images.ImageLike, sources: Sequence[st
     raise StyleTransferError(f"checkpoint_every must be at least 1, got {checkpoint_every}")
   if init_from:
     source = stylizer.model_path(init_from)
-    theirs = ModelFormat.read(source)
+    theirs = ModelInfo.read(source)
     noise = theirs.noise_channels
     if noise and not settings.noise_channels:
       # Its noise cannot be taken away, so a run that asks for none keeps it.
@@ -494,7 +495,7 @@ def train(settings: TrainSettings, style: images.ImageLike, sources: Sequence[st
   role, index = distribute.task(strategy)
   chief = role == "chief"
   meta_path = os.path.join(model_dir, stylizer.META_FILE)
-  if os.path.isfile(meta_path) and ModelFormat.read(model_dir).steps_done == \
+  if os.path.isfile(meta_path) and ModelInfo.read(model_dir).steps_done == \
       settings.steps and not os.path.isdir(os.path.join(model_dir, BACKUP)):
     raise StyleTransferError(f"{model_dir} already holds a finished model; use another "
                              "--model_dir, or --init_from it to train further")
@@ -515,7 +516,7 @@ def train(settings: TrainSettings, style: images.ImageLike, sources: Sequence[st
 
   settings = dataclasses.replace(
       settings, precision=features.resolve_precision(settings.precision, allow_float16=True))
-  card = ModelFormat(width=settings.width, residual_blocks=settings.residual_blocks,
+  info = ModelInfo(width=settings.width, residual_blocks=settings.residual_blocks,
                      noise_channels=settings.noise_channels, style=style_name,
                      image_size=settings.image_size, steps=settings.steps,
                      photos=0 if dataset_name else len(paths),
@@ -523,7 +524,7 @@ def train(settings: TrainSettings, style: images.ImageLike, sources: Sequence[st
   keras.utils.set_random_seed(settings.seed)  # The same weights on every worker.
   with strategy.scope():
     loss = objective.Objective(settings)
-    card.vgg16 = loss.model.nst_weights
+    info.vgg16 = loss.model.nst_weights
     if settings.balance_style:
       # The same photos on every worker (one reader, the run's seed), so the same weight.
       probe = next(iter(photos.photo_dataset(
@@ -532,39 +533,39 @@ def train(settings: TrainSettings, style: images.ImageLike, sources: Sequence[st
       log.info("style weight %.4g: %.4g x %.3g (Starry Night's distance from %d photos "
                "over this painting's, median)", weight, settings.style_weight, ratio,
                PROBE_PHOTOS)
-      # The card's settings repeat the run as it ran.
+      # The info's settings repeat the run as it ran.
       settings = dataclasses.replace(settings, style_weight=weight, balance_style=False)
-      card.settings = dataclasses.asdict(settings)
+      info.settings = dataclasses.asdict(settings)
       loss = objective.Objective(settings, loss.model)
     style_targets = [loss.style_targets([painting]) for painting in paintings]
-    net = stylizer.build(card, features.dtype_policy(settings.precision))
+    net = stylizer.network_for(info, features.dtype_policy(settings.precision))
     if init_from:
       stylizer.load_weights(net, source, theirs)
       # The folder's name, not its style: stages of one painting differ only in it.
-      card.init_from = os.path.basename(os.path.normpath(init_from))
+      info.init_from = os.path.basename(os.path.normpath(init_from))
     trainer = NetworkTrainer(net, loss, style_targets, settings.margin, settings.shift_weight,
                              settings.tone_weight, settings.warp_weight,
                              balance=settings.style_fraction > 0)
-    optimizer = keras.optimizers.Adam(_schedule(settings))
+    optimizer = keras.optimizers.Adam(_learning_rate_schedule(settings))
     if settings.precision == "float16":
       optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
     trainer.compile(optimizer=optimizer, jit_compile=False)
     trainer(np.zeros((1, settings.crop_size, settings.crop_size, 3), np.float32))  # Builds it.
     trainer.optimizer.build(net.trainable_variables)
 
-  # Wall time: this run's so far (a resumed run's card has it), plus the stages before.
+  # Wall time: this run's so far (a resumed run's info has it), plus the stages before.
   started = time.monotonic()
-  earlier = ModelFormat.read(model_dir).training_seconds if os.path.isfile(meta_path) else 0.0
+  earlier = ModelInfo.read(model_dir).training_seconds if os.path.isfile(meta_path) else 0.0
   stages = theirs.total_training_seconds if init_from else 0.0
   on_gpu = bool(tf.config.list_physical_devices("GPU"))
 
   def save(steps_done: int) -> None:
-    card.steps_done = steps_done
-    card.settings["style_weight"] = float(trainer.style_weight.numpy())
-    card.training_seconds = round(earlier + time.monotonic() - started)
-    card.total_training_seconds = stages + card.training_seconds
-    card.cpu = "" if on_gpu else features.cpu_description()
-    stylizer.save(model_dir, net, card)
+    info.steps_done = steps_done
+    info.settings["style_weight"] = float(trainer.style_weight.numpy())
+    info.training_seconds = round(earlier + time.monotonic() - started)
+    info.total_training_seconds = stages + info.training_seconds
+    info.cpu = "" if on_gpu else features.cpu_description()
+    stylizer.save(model_dir, net, info)
 
   def dataset(context: tf.distribute.InputContext) -> tf.data.Dataset:
     # Each worker reads its own share of the photos, with its own crops.
@@ -596,18 +597,18 @@ def train(settings: TrainSettings, style: images.ImageLike, sources: Sequence[st
     start = settings.style_weight
     every.append(StyleBalance(settings.style_fraction,
                               (start * BALANCE_LIMITS[0], start * BALANCE_LIMITS[1])))
-  saver = SaveModel(save)
+  saver = WriteModelFolder(save)
   if chief:
     every.append(saver)
   # Every worker keeps its own backup (they hold the same state), so that all
   # of them resume from it; only the chief's sits where users look.
   backup_dir = os.path.join(model_dir, BACKUP if chief else f"{BACKUP}_{role}{index}")
   backup = keras.callbacks.BackupAndRestore(backup_dir, save_freq="epoch")
-  schedule = Schedule(settings.steps, backup_dir, quiet=quiet or not chief)
+  end = EndAtTotal(settings.steps, backup_dir, quiet=quiet or not chief)
   try:
     trainer.fit(data, epochs=-(-settings.steps // checkpoint_every), shuffle=False,
                 steps_per_epoch=checkpoint_every, verbose=0,
-                callbacks=[backup, schedule, *every, *callbacks])
+                callbacks=[backup, end, *every, *callbacks])
   except KeyboardInterrupt:
     if chief:
       saver.save_now()

@@ -221,7 +221,7 @@ def stylize_video(model: Union[str, stylizer.Stylizer], source: str, output: str
     if not rate:
       raise StyleTransferError(f"cannot tell the frame rate of {source}")
     size = _even_size((video.codec_context.height, video.codec_context.width), image_size)
-    stylizer.check_size(size, width=painter.card.width, batch=batch_size)
+    stylizer.check_size(size, width=painter.info.width, batch=batch_size)
     total = video.frames or None
     written, interrupted = 0, False
 
