@@ -825,3 +825,45 @@ def test_photos_from_tensorflow_datasets_offline_with_its_mock_data(tmp_path, mo
   monkeypatch.setitem(sys.modules, "tensorflow_datasets", None)  # Not installed.
   with pytest.raises(StyleTransferError, match=r"pip install 'nst-tf\[tfds\]'"):
     photos.tfds_images("tfds:coco/2017")
+
+
+@pytest.mark.slow
+def test_teachers_pair_each_crop_with_its_picture_and_their_term_falls(photo_folder, tmp_path):
+  from nst_tf.core.errors import StyleTransferError
+  from nst_tf.core.settings import TrainSettings
+  from nst_tf.networks import photos, train
+  # The "optimiser's pictures": each photo darkened and tinted, at another size; a
+  # photo without one (odd.jpg) is left out.
+  teachers = tmp_path / "teachers"
+  teachers.mkdir()
+  readable = photos.readable(photos.list_photos([str(photo_folder)]), photos.Skipped())
+  for path in readable:
+    name = os.path.splitext(os.path.basename(path))[0]
+    if name == "odd":
+      continue
+    with Image.open(path) as photo:
+      picture = np.asarray(photo.convert("RGB").resize((photo.width * 2, photo.height * 2)),
+                           np.float32)
+    Image.fromarray((picture * [0.4, 0.5, 0.9]).astype(np.uint8)).save(teachers / f"{name}.jpg")
+  paths = photos.with_teachers(readable, str(teachers))
+  assert sorted(os.path.basename(p) for p in paths) == ["alpha.png", "gray.png", "small.webp"]
+  pairs = next(iter(photos.photo_dataset(paths, 2, 48, 64, teachers=str(teachers))))
+  assert pairs.shape == (2, 48, 48, 6)
+  photo, teacher = pairs[..., :3].numpy(), pairs[..., 3:].numpy()
+  # The same crop of both: the teacher is the photo tinted (to JPEG's rounding).
+  assert np.abs(teacher[..., 2] - 0.9 * photo[..., 2]).mean() < 6
+  assert teacher[..., 0].mean() < 0.6 * photo[..., 0].mean()
+
+  settings = TrainSettings(width=0.25, residual_blocks=1, crop_size=48, batch_size=2,
+                           image_size=64, weights="hed", steps=30, learning_rate=5e-3,
+                           precision="float32", teachers=str(teachers), teacher_weight=10.0,
+                           style_weight=1.0, margin=0)
+  losses = logged_losses("teacher")
+  train.train(settings, STYLE, [str(photo_folder)], str(tmp_path / "m"), checkpoint_every=30,
+              quiet=True, callbacks=[losses])
+  assert np.mean(losses.totals[-5:]) < 0.8 * np.mean(losses.totals[:3]), losses.totals
+  (tmp_path / "none").mkdir()
+  with pytest.raises(StyleTransferError, match="no picture in"):
+    photos.with_teachers(paths, str(tmp_path / "none"))
+  with pytest.raises(StyleTransferError, match="teachers and teacher_weight go together"):
+    TrainSettings(teachers=str(teachers)).validate()

@@ -80,6 +80,13 @@ _field(flags.DEFINE_float, "warp_weight",
 _field(flags.DEFINE_float, "tone_weight",
        "Weight of the tone term: the painting keeps the photo's large-scale light and dark "
        "(faces stay faces, dark backgrounds dark), whatever its colours. 0: off.")
+_field(flags.DEFINE_string, "teachers",
+       "A folder of the optimiser's pictures of training photos (NAME.jpg for the photo "
+       "NAME.*, e.g. from nst-tf --flagfile=flags/quality.flags --content=PHOTOS/ "
+       "--output=TEACHERS/): train on the photos that have one, and ask the network's "
+       "picture to have the teacher's content-layer features (--teacher_weight).")
+_field(flags.DEFINE_float, "teacher_weight",
+       "Weight of the teacher term (with --teachers). 0: off.")
 _field(flags.DEFINE_bool, "balance_style",
        "Scale --style_weight by how far the painting's style is from the photos', "
        "measured on a probe batch against Starry Night's: a painting far from photos gets "

@@ -192,10 +192,13 @@ class Objective:
                                             s.normalized_style_layer_weights)
 
   def loss_terms(self, images: tf.Tensor, content_targets: dict, style_targets: dict,
-                 content_weight=None, style_weight=None) -> dict:
+                 content_weight=None, style_weight=None, teacher_targets: Optional[dict] = None,
+                 teacher_weight: float = 0.0) -> dict:
     """The weighted loss terms "content", "style", "tv" and their sum "total".
 
     The weights default to the settings'; the export passes tensors instead.
+    `teacher_targets`, features of the optimiser's pictures of the same photos,
+    add "teacher": the content error against them, times `teacher_weight`.
     """
     s = self.settings
     content_weight = s.content_weight if content_weight is None else content_weight
@@ -213,5 +216,9 @@ class Objective:
                else tf.constant(0.0)),
     }
     terms["total"] = terms["content"] + terms["style"] + terms["tv"]
+    if teacher_targets:
+      terms["teacher"] = teacher_weight * losses.content_loss(
+          {n: feats[n] for n in teacher_targets}, teacher_targets)
+      terms["total"] += terms["teacher"]
     return terms
 

@@ -345,6 +345,12 @@ class TrainSettings(LossSettings):
   # layer holds edges, not tones: without it a network may erase a face,
   # paint a dark stage white or a night scene as day.
   tone_weight: float = 0.0
+  # A folder of the optimiser's pictures of training photos (NAME.jpg for the
+  # photo NAME.*): the network learns from the photos that have one, and the
+  # teacher term (teacher_weight) asks its picture's content-layer features to
+  # be the teacher's, brush strokes included. Empty: none.
+  teachers: str = ""
+  teacher_weight: float = 0.0
   # Scale style_weight by how far the painting's style is from the photos',
   # against Starry Night's (networks.train.balanced_style_weight): a painting
   # far from photos (The Scream) gets less, one close to them more, so that
@@ -371,6 +377,10 @@ class TrainSettings(LossSettings):
     check_number("shift_weight", self.shift_weight, 0.0, 1e6)
     check_number("warp_weight", self.warp_weight, 0.0, 1e6)
     check_number("tone_weight", self.tone_weight, 0.0, 1e6)
+    check_number("teacher_weight", self.teacher_weight, 0.0, 1e6)
+    if bool(self.teachers) != bool(self.teacher_weight):
+      raise StyleTransferError("teachers and teacher_weight go together: a folder of the "
+                               "optimiser's pictures and the weight of their term")
     check_number("style_fraction", self.style_fraction, 0.0, 1.0)
     for name in ("crop_size", "image_size"):
       smallest = getattr(self, name) // 2 ** (self.style_scales - 1)

@@ -164,6 +164,44 @@ def _decoder(max_side: int, skipped: Skipped):
   return decode
 
 
+def teacher_path(photo: str, teachers: str) -> str | None:
+  """The optimiser's picture of `photo` in the folder `teachers` (same stem, any
+  image extension), or None."""
+  stem = os.path.splitext(os.path.basename(photo))[0]
+  for extension in images.EXTENSIONS:
+    path = os.path.join(teachers, stem + extension)
+    if os.path.isfile(path):
+      return path
+  return None
+
+
+def with_teachers(paths: Sequence[str], teachers: str) -> list[str]:
+  """The photos among `paths` that have a picture in the folder `teachers`."""
+  if not os.path.isdir(teachers):
+    raise StyleTransferError(f"teachers: no folder {teachers}")
+  kept = [path for path in paths if teacher_path(path, teachers)]
+  if not kept:
+    raise StyleTransferError(f"teachers: no picture in {teachers} has the name of one of "
+                             f"the {len(paths)} photos")
+  return kept
+
+
+def _pair_decoder(max_side: int, teachers: str, skipped: Skipped):
+  """A numpy function: path -> uint8 [H, W, 6], the photo and, as channels 3-5, the
+  optimiser's picture of it, the photo resized to the picture's size."""
+  decode = _decoder(max_side, skipped)
+
+  def pair(path: bytes) -> np.ndarray:
+    photo = decode(path)
+    teacher = decode(teacher_path(path.decode(), teachers).encode())
+    if not photo.size or not teacher.size:
+      return np.zeros((0, 0, 6), np.uint8)
+    photo = images.to_uint8(np.asarray(Image.fromarray(photo).resize(
+        teacher.shape[1::-1], Image.BICUBIC), np.float32))
+    return np.concatenate([photo, teacher], axis=-1)
+  return pair
+
+
 # Decoded photos a cached dataset mixes its order over (each up to about
 # image_size x scale_jitter on the long side).
 CACHE_WINDOW = 256
@@ -172,7 +210,8 @@ CACHE_WINDOW = 256
 def photo_dataset(paths: Sequence[str] | str, batch_size: int, crop_size: int,
                   image_size: int, scale_jitter: float = 1.25, seed: int = 0,
                   skipped: Skipped | None = None, cache: str | None = None,
-                  shard: tuple[int, int] = (0, 1)) -> tf.data.Dataset:
+                  shard: tuple[int, int] = (0, 1),
+                  teachers: str | None = None) -> tf.data.Dataset:
   """An endless dataset of float32 batches [batch_size, crop_size, crop_size, 3] in [0, 255].
 
   `paths` are photo files, or a TensorFlow Datasets set ("tfds:coco/2017", see
@@ -184,6 +223,10 @@ def photo_dataset(paths: Sequence[str] | str, batch_size: int, crop_size: int,
   that its short side covers the crop (small photos are upscaled); then a
   random crop and a random left-right flip.
 
+  `teachers`: a folder of the optimiser's pictures of the photos (see
+  `with_teachers`); each crop then has 6 channels, the photo's and the same
+  crop of its picture.
+
   `cache` keeps the decoded photos (already no larger than the largest crop
   needs) after the first pass, so that later passes decode nothing: "" in
   memory, else in files with that path prefix. The photo order is then mixed
@@ -191,12 +234,13 @@ def photo_dataset(paths: Sequence[str] | str, batch_size: int, crop_size: int,
   """
   skipped = Skipped() if skipped is None else skipped
   max_side = int(image_size * scale_jitter) + 1
-  decode = _decoder(max_side, skipped)
+  decode = _pair_decoder(max_side, teachers, skipped) if teachers else _decoder(max_side, skipped)
+  channels = 6 if teachers else 3
   log_jitter = float(np.log(scale_jitter))
 
   def load(path):
     pixels = tf.numpy_function(decode, [path], tf.uint8, stateful=False)
-    pixels.set_shape([None, None, 3])
+    pixels.set_shape([None, None, channels])
     return pixels
 
   def augment(pixels, random):
@@ -207,7 +251,7 @@ def photo_dataset(paths: Sequence[str] | str, batch_size: int, crop_size: int,
                        crop_size / tf.reduce_min(shape))
     size = tf.cast(tf.math.ceil(shape * scale), tf.int32)
     scaled = tf.image.resize(tf.cast(pixels, tf.float32), size, antialias=True)
-    crop = tf.image.stateless_random_crop(scaled, [crop_size, crop_size, 3], seeds[1])
+    crop = tf.image.stateless_random_crop(scaled, [crop_size, crop_size, channels], seeds[1])
     crop = tf.image.stateless_random_flip_left_right(crop, seeds[2])
     return tf.clip_by_value(crop, 0.0, 255.0)
 

@@ -72,7 +72,7 @@ class NetworkTrainer(keras.Model):
   def __init__(self, network: keras.Model, loss: objective.Objective,
                style_targets: Sequence[dict], margin: int = 0, shift_weight: float = 0.0,
                tone_weight: float = 0.0, warp_weight: float = 0.0, balance: bool = False,
-               **kwargs):
+               teacher_weight: float = 0.0, **kwargs):
     super().__init__(**kwargs)
     self.network = network
     self.loss_objective = loss
@@ -81,6 +81,7 @@ class NetworkTrainer(keras.Model):
     self.tone_weight = tone_weight
     self.warp_weight = warp_weight
     self.balance = balance
+    self.teacher_weight = teacher_weight
     # A trainer of the shift or warp term alone may have no objective.
     self.style_weight = keras.Variable(loss.settings.style_weight if loss else 0.0,
                                        dtype="float32", trainable=False, name="style_weight")
@@ -88,6 +89,7 @@ class NetworkTrainer(keras.Model):
                           for targets in style_targets]
     names = (losses.LOSS_NAMES + (("shift",) if shift_weight else ())
              + (("warp",) if warp_weight else ()) + (("tone",) if tone_weight else ())
+             + (("teacher",) if teacher_weight else ())
              + (("fraction", "style_weight") if balance else ()))
     # Logged as each step's own values: the callbacks average them over their
     # own intervals (Keras's Mean trackers would give means since the epoch began).
@@ -96,15 +98,22 @@ class NetworkTrainer(keras.Model):
   def call(self, photos, training=False):
     return self.network(photos, training=training)
 
-  def loss_terms(self, photos, painted) -> dict:
-    """The objective's terms for `painted` versions of `photos` (both [N, H, W, 3])."""
+  def loss_terms(self, photos, painted, teachers=None) -> dict:
+    """The objective's terms for `painted` versions of `photos` (both [N, H, W, 3]),
+    and the teacher term against the optimiser's pictures `teachers` if given."""
     loss = self.loss_objective
     photo_feats = {n: tf.stop_gradient(f) for n, f in
                    loss.features(objective.frame(photos, self.margin)).items()}
     content_targets = {n: photo_feats[n] for n in loss.settings.content_layers}
+    teacher_targets = None
+    if teachers is not None and self.teacher_weight:
+      teacher_feats = loss.features(objective.frame(teachers, self.margin))
+      teacher_targets = {n: tf.stop_gradient(teacher_feats[n])
+                         for n in loss.settings.content_layers}
     # The crops' own scale shares its VGG16 pass with the content term.
     terms = loss.loss_terms(objective.frame(painted, self.margin), content_targets,
-                            self.style_targets[0], style_weight=self.style_weight)
+                            self.style_targets[0], style_weight=self.style_weight,
+                            teacher_targets=teacher_targets, teacher_weight=self.teacher_weight)
     styles = [terms["style"]]
     size = tf.shape(painted)[1:3]
     for scale, targets in enumerate(self.style_targets[1:], 1):
@@ -118,7 +127,7 @@ class NetworkTrainer(keras.Model):
       terms["fraction"] = styles[0] / tf.maximum(photos_style, 1e-12)
       terms["style_weight"] = tf.identity(self.style_weight.value)
     terms["style"] = tf.add_n(styles) / len(styles)
-    terms["total"] = terms["content"] + terms["style"] + terms["tv"]
+    terms["total"] = terms["content"] + terms["style"] + terms["tv"] + terms.get("teacher", 0.0)
     if self.tone_weight:
       terms["tone"] = self.tone_weight * losses.tone_loss(painted, photos)
       terms["total"] += terms["tone"]
@@ -190,9 +199,11 @@ class NetworkTrainer(keras.Model):
     # Each replica's loss is the mean over its share of the batch and the
     # optimiser sums the replicas' gradients: divided, they make the global mean.
     replicas = tf.distribute.get_replica_context().num_replicas_in_sync
+    # With teachers, each crop comes with the optimiser's picture of it as 3 more channels.
+    data, teachers = (data[..., :3], data[..., 3:]) if data.shape[-1] == 6 else (data, None)
     with tf.GradientTape() as tape:
       painted = self.network(data, training=True)
-      terms = self.loss_terms(data, painted)
+      terms = self.loss_terms(data, painted, teachers)
       if self.shift_weight:
         terms["shift"] = self.shift_term(data, painted)
         terms["total"] += terms["shift"]
@@ -502,10 +513,14 @@ def train(settings: TrainSettings, style: images.ImageLike, sources: Sequence[st
   skipped = photos.Skipped()
   dataset_name = photos.tfds_source(sources)
   if dataset_name:
+    if settings.teachers:
+      raise StyleTransferError("teachers name photo files: not photos from TensorFlow Datasets")
     paths = dataset_name
     log.info("training photos: %s (TensorFlow Datasets)", dataset_name)
   else:
     paths = photos.readable(photos.list_photos(sources), skipped)
+    if settings.teachers:
+      paths = photos.with_teachers(paths, settings.teachers)
     log.info("%d training photos%s", len(paths),
              f" ({len(skipped)} unreadable, skipped: {skipped.examples()})" if len(skipped)
              else "")
@@ -545,7 +560,8 @@ def train(settings: TrainSettings, style: images.ImageLike, sources: Sequence[st
       info.init_from = os.path.basename(os.path.normpath(init_from))
     trainer = NetworkTrainer(net, loss, style_targets, settings.margin, settings.shift_weight,
                              settings.tone_weight, settings.warp_weight,
-                             balance=settings.style_fraction > 0)
+                             balance=settings.style_fraction > 0,
+                             teacher_weight=settings.teacher_weight)
     optimizer = keras.optimizers.Adam(_learning_rate_schedule(settings))
     if settings.precision == "float16":
       optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
@@ -578,7 +594,7 @@ def train(settings: TrainSettings, style: images.ImageLike, sources: Sequence[st
     return photos.photo_dataset(share, context.get_per_replica_batch_size(settings.batch_size),
                                 settings.crop_size, settings.image_size,
                                 settings.scale_jitter, settings.seed + worker, skipped,
-                                worker_cache, shard)
+                                worker_cache, shard, settings.teachers or None)
 
   if distribute.workers(strategy) > 1:
     data = strategy.distribute_datasets_from_function(dataset)
