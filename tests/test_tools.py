@@ -82,3 +82,21 @@ def test_objective_distances_place_the_photo_at_one_and_the_painting_near_zero(
   # style term a weighted mean of the layers' ratios.
   assert max(layers.values()) < 0.85, layers
   assert min(layers.values()) <= style <= max(layers.values()), (style, layers)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_stock_texture_tells_one_hatching_everywhere_from_strokes_that_follow_the_picture(seed):
+  rng = np.random.default_rng(seed)
+  y, x = np.mgrid[:256, :384].astype(float)
+  base = rng.uniform(60, 200, (4, 6)).repeat(64, 0).repeat(64, 1)  # Flat areas of a picture.
+  angle = rng.uniform(0, np.pi)
+  hatched = base + 25 * np.sin(2 * np.pi * (x * np.cos(angle) + y * np.sin(angle)) / 5)
+  # Swirls: strokes round a few centres, their direction turning across the picture.
+  cy, cx = rng.uniform(0, 256, 3), rng.uniform(0, 384, 3)
+  distance = np.min([np.hypot(y - a, x - b) for a, b in zip(cy, cx)], axis=0)
+  swirls = base + 25 * np.sin(2 * np.pi * distance / 5)
+  noise = base + rng.normal(0, 25, base.shape)
+  score = {name: measures.stock_texture(np.repeat(grey[..., None], 3, -1))
+           for name, grey in (("hatched", hatched), ("swirls", swirls), ("noise", noise))}
+  assert score["hatched"] > 3 * max(score["swirls"], score["noise"]), score
+  assert score["noise"] < 4, score
