@@ -6,13 +6,16 @@
 # NST_TF_PAINTINGS to a folder holding great_wave.jpg (Hokusai, public domain).
 set -euo pipefail
 d=nst_tf/data
+# Pictures that stay out of the repository go to a scratch folder of this run.
+scratch=$(mktemp -d)
+trap 'rm -rf "$scratch"' EXIT
 q=saved_outputs/quality
 # The nine pairs with the quality preset, beside the feed-forward stylizer: quality/ and quality_sheet.png.
 python tools/quality.py --weights=hed --judge_python="$JUDGE_PYTHON"
 # The same without the mirrored frame (it costs the preset style distance: docs/quality.md).
-python tools/quality.py --weights=hed --judge_python="$JUDGE_PYTHON" --out_dir=/tmp/q_m0 \
-  --sheet=/tmp/q_m0/sheet.png -- --margin=0
-cp /tmp/q_m0/table.md saved_outputs/quality/table_margin0.md
+python tools/quality.py --weights=hed --judge_python="$JUDGE_PYTHON" --out_dir=$scratch/q_m0 \
+  --sheet=$scratch/q_m0/sheet.png -- --margin=0
+cp $scratch/q_m0/table.md saved_outputs/quality/table_margin0.md
 python tools/sheet.py saved_outputs/readme_sheet.png --height=200 \
   $d/chelsea.png $d/starry_night.jpg $q/chelsea__starry_night.png \
   $d/astronaut.png $d/woman-with-hat-matisse.jpg $q/astronaut__woman-with-hat-matisse.png \
@@ -45,14 +48,19 @@ python tools/strength.py --weights=hed
 # The shipped networks beside the peer alone, on all 20 val photos.
 for name in starry_night the_scream woman-with-hat-matisse; do
   python tools/val_sheet.py --model=$name --noquality --judge_python="$JUDGE_PYTHON" \
-    --out_dir=/tmp/val_$name
+    --out_dir=$scratch/val_$name
 done
-# The Great Wave's unshipped stage beside the quality preset and the peer, on all 20.
-python tools/val_sheet.py --model=training/great_wave_stage2 --weights=hed \
-  --style="$NST_TF_PAINTINGS/great_wave.jpg" --judge_python="$JUDGE_PYTHON" --out_dir=/tmp/val_great_wave
+# The Great Wave's unshipped stage (kept in git history) beside the quality preset and
+# the peer, on all 20.
+mkdir -p "$scratch/great_wave_stage2"
+for f in stylizer.json stylizer.weights.h5; do
+  git show 855c9db:training/great_wave_stage2/$f > "$scratch/great_wave_stage2/$f"
+done
+python tools/val_sheet.py --model="$scratch/great_wave_stage2" --weights=hed \
+  --style="$NST_TF_PAINTINGS/great_wave.jpg" --judge_python="$JUDGE_PYTHON" --out_dir=$scratch/val_great_wave
 for name in starry_night the_scream woman-with-hat-matisse great_wave; do
   mkdir -p saved_outputs/val/$name
-  cp /tmp/val_$name/table.md /tmp/val_$name/sheet.jpg saved_outputs/val/$name/
+  cp $scratch/val_$name/table.md $scratch/val_$name/sheet.jpg saved_outputs/val/$name/
 done
 python tools/batch_memory.py --weights=hed
 # The fast stylizer and its deployments: bench/deploy.md.
