@@ -202,7 +202,7 @@ class CanvasNoise(layers.Layer):
 
 
 def _conv(x, filters: int, kernel: int, name: str, dtype, stride: int = 1, relu: bool = True):
-  x = MirrorPad("reflect", kernel // 2, name=f"{name}_pad", dtype=dtype)(x)
+  x = MirrorPad("reflect", kernel // 2, thin_sides=False, name=f"{name}_pad", dtype=dtype)(x)
   x = layers.Conv2D(filters, kernel, strides=stride, padding="valid", name=name, dtype=dtype)(x)
   x = InstanceNormalization(name=f"{name}_norm", dtype=dtype)(x)
   return layers.ReLU(name=f"{name}_relu", dtype=dtype)(x) if relu else x
@@ -243,7 +243,7 @@ def build_network(width: float = 0.5, residual_blocks: int = 5, noise_channels: 
     if noise_channels and i == 1:
       x = CanvasNoise(noise_channels, name="noise", dtype=dtype)(x)
     x = _conv(x, filters, 3, f"up{i + 1}", dtype)
-  x = MirrorPad("reflect", 4, name="out_pad", dtype=dtype)(x)
+  x = MirrorPad("reflect", 4, thin_sides=False, name="out_pad", dtype=dtype)(x)
   x = RowsConv2D(3, 9, padding="valid", name="out", dtype=dtype)(x)
   x = ReturningTanh(name="out_tanh", dtype="float32")(x)
   x = layers.Rescaling(127.5, offset=127.5, name="scale_out", dtype="float32")(x)
