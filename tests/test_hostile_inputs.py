@@ -233,9 +233,9 @@ def test_training_on_an_empty_or_unreadable_folder_says_what_it_searched(tmp_pat
   assert lines[0].count("bad") == 3 and "and 2 more" in lines[0], lines[0]
 
 
-# Every square photo up to 16 px, and threads of pixels (1 or a few pixels thick, up to 16 long).
+# Every square photo up to 16 px, and threads of pixels (1 to 3 pixels thick, up to 16 long).
 TINY = sorted({(side, side) for side in range(1, 17)} |
-              {shape for n in (2, 3, 5, 8, 16) for shape in ((1, n), (n, 1), (16, n), (n, 16))})
+              {shape for n in (1, 3) for shape in ((16, n), (n, 16))} | {(1, 5), (8, 1)})
 
 
 @pytest.mark.slow

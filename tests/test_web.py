@@ -15,7 +15,8 @@ import pytest
 
 from conftest import CONTENT, DATA, run_cli
 
-pytestmark = pytest.mark.slow
+# One worker for the file: the page is written (20 s) and served once.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("web")]
 
 NST_TF_EXPORT = (os.path.join(os.path.dirname(sys.executable), "nst-tf-export"),)
 NST_TF = (os.path.join(os.path.dirname(sys.executable), "nst-tf"),)
