@@ -63,9 +63,8 @@ __all__ = sorted(_EXPORTS)
 
 def __getattr__(name):
   if name in _DEPRECATED:
-    import warnings  # pylint: disable=g-import-not-at-top
-    warnings.warn(f"nst_tf.{name} is deprecated; use nst_tf.{_DEPRECATED[name]}",
-                  DeprecationWarning, stacklevel=2)
+    from nst_tf.core import deprecation  # pylint: disable=g-import-not-at-top
+    deprecation.warn(f"nst_tf.{name}", f"nst_tf.{_DEPRECATED[name]}")
     name = _DEPRECATED[name]
   if name in _EXPORTS:
     module, attribute = (_EXPORTS[name] if isinstance(_EXPORTS[name], tuple)

@@ -1,18 +1,9 @@
 """Deprecated name of nst_tf.cli.train_command (nst-tf-train), kept for one version."""
 
-import warnings
-
 from nst_tf.cli import train_command as _new
+from nst_tf.core import deprecation
 
-if __name__ != "__main__":
-  warnings.warn("nst_tf.cli.train is deprecated; use nst_tf.cli.train_command",
-                DeprecationWarning,
-                stacklevel=2)
-
-
-def __getattr__(name):
-  return getattr(_new, name)
-
+__getattr__ = deprecation.moved_module(__name__, _new)
 
 if __name__ == "__main__":
   _new.run()

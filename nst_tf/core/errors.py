@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from typing import Any, Optional
-import warnings
+
+from nst_tf.core import deprecation
 
 
 class StyleTransferError(ValueError):
@@ -29,13 +30,10 @@ class Interrupted(KeyboardInterrupt):
     super().__init__(message)
     self.done, self.total, self.result = done, total, result
 
-  def _old(self, name: str, value):
-    warnings.warn(f"Interrupted.{name} is deprecated; use Interrupted."
-                  f"{'total' if name == 'iterations' else 'done'}", DeprecationWarning,
-                  stacklevel=3)
-    return value
-
   # The names of 0.3 (the optimiser's step and iterations, a clip's frames), for one version.
-  step = property(lambda self: self._old("step", self.done))
-  iterations = property(lambda self: self._old("iterations", self.total))
-  frames = property(lambda self: self._old("frames", self.done))
+  step = property(lambda self: deprecation.renamed("Interrupted.step", "Interrupted.done",
+                                                    self.done))
+  iterations = property(lambda self: deprecation.renamed(
+      "Interrupted.iterations", "Interrupted.total", self.total))
+  frames = property(lambda self: deprecation.renamed("Interrupted.frames", "Interrupted.done",
+                                                      self.done))

@@ -16,7 +16,7 @@ from typing import Optional
 
 import numpy as np
 
-from nst_tf.core import images, memory, settings
+from nst_tf.core import deprecation, images, memory, settings
 from nst_tf.core.errors import StyleTransferError
 from nst_tf.core.model_info import META_FILE, ModelInfo
 
@@ -48,7 +48,7 @@ def model_path(name_or_dir: str) -> str:
 def save(model_dir: str, net, info: ModelInfo) -> None:
   """Writes the network's weights and `info` into `model_dir`, each file atomically.
 
-  The weights go first: a reader that finds the new info finds its weights.
+  The weights go first: a reader that finds the new stylizer.json finds its weights.
   """
   os.makedirs(model_dir, exist_ok=True)
   images.write_atomically(os.path.join(model_dir, WEIGHTS_FILE), net.save_weights)
@@ -130,9 +130,7 @@ class Stylizer:
   @property
   def card(self) -> ModelInfo:
     """Deprecated name of `info`, kept for one version."""
-    import warnings  # pylint: disable=g-import-not-at-top
-    warnings.warn("Stylizer.card is deprecated; use Stylizer.info", DeprecationWarning,
-                  stacklevel=2)
+    deprecation.warn("Stylizer.card", "Stylizer.info")
     return self.info
 
   @property
