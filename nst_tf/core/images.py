@@ -306,6 +306,19 @@ def write_atomically(path: str, write: Callable[[str], None], folder: bool = Fal
       os.unlink(tmp)
 
 
+def write_new_folder(path: str, write: Callable[[str], None], what: str,
+                     parent: str | None = None) -> None:
+  """Runs `write(folder)` into a temporary folder beside `path`, then renames it into
+  place (see `write_atomically`): readers never see a half-written folder. `path`
+  must be new or an empty folder; `what` names it in the messages, and `parent`
+  (default: `what`) the folder it goes in."""
+  path = os.path.abspath(path)
+  if os.path.exists(path) and (not os.path.isdir(path) or os.listdir(path)):
+    raise StyleTransferError(f"{what} exists and is not an empty folder: {path}")
+  check_folder(os.path.dirname(path), what=parent or what)
+  write_atomically(path, write, folder=True)
+
+
 def save_image(path: str, image) -> None:
   """Writes an image atomically (see `write_atomically`); format from the extension."""
   fmt, options = image_format(path)

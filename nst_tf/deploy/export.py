@@ -97,16 +97,6 @@ class OptimizerModule(tf.Module):
     return self._run(content, style, iterations, content_weight, style_weight)
 
 
-def _write(export_dir: str, write) -> None:
-  """Runs `write(folder)` into a temporary folder beside `export_dir`, then renames
-  it into place: readers never see a half-written export."""
-  export_dir = os.path.abspath(export_dir)
-  if os.path.exists(export_dir) and (not os.path.isdir(export_dir) or os.listdir(export_dir)):
-    raise StyleTransferError(f"export_dir exists and is not an empty folder: {export_dir}")
-  images.check_folder(os.path.dirname(export_dir), what="export folder")
-  images.write_atomically(export_dir, write, folder=True)
-
-
 def export(settings: Settings, export_dir: str) -> None:
   """Writes a SavedModel of `settings` to `export_dir`.
 
@@ -118,10 +108,10 @@ def export(settings: Settings, export_dir: str) -> None:
     # The export runs on other machines: auto would bake in this CPU's choice.
     settings = dataclasses.replace(settings, precision="float32")
   module = OptimizerModule(objective.Objective(settings))
-  _write(export_dir, lambda folder: tf.saved_model.save(module, folder, signatures={
-      "serving_default": module.stylize,
-      "with_weights": module.stylize_with_weights,
-  }))
+  images.write_new_folder(export_dir, lambda folder: tf.saved_model.save(
+      module, folder, signatures={"serving_default": module.stylize,
+                                  "with_weights": module.stylize_with_weights}), "export_dir",
+      "export folder")
 
 
 _BATCH = tf.TensorSpec([None, None, None, 3], tf.uint8)
@@ -206,4 +196,4 @@ def export_stylizer(network, export_dir: str, tflite: Optional[str] = None) -> N
       flatbuffer = tflite_model(module, tflite)
       with open(os.path.join(folder, TFLITE_FILE), "wb") as f:
         f.write(flatbuffer)
-  _write(export_dir, write)
+  images.write_new_folder(export_dir, write, "export_dir", "export folder")

@@ -27,7 +27,6 @@ from PIL import Image
 
 from nst_tf.core import images
 from nst_tf.core.errors import StyleTransferError
-from nst_tf.core.model_info import ModelInfo
 
 log = logging.getLogger("nst_tf")
 
@@ -141,25 +140,21 @@ def write_page(models: Sequence[str], web_dir: str, runtime: Optional[str] = Non
   from nst_tf.networks import stylizer  # pylint: disable=g-import-not-at-top  # Loads TensorFlow.
   if not models:
     raise StyleTransferError("--web needs at least one --model")
-  web_dir = os.path.abspath(web_dir)
-  if os.path.exists(web_dir) and (not os.path.isdir(web_dir) or os.listdir(web_dir)):
-    raise StyleTransferError(f"web folder exists and is not an empty folder: {web_dir}")
-  images.check_folder(os.path.dirname(web_dir), what="web folder")
   paths = [stylizer.model_path(name) for name in models]
   ids = [model_id(name) for name in models]
   if len(set(ids)) < len(ids):
     raise StyleTransferError(f"--model names two models alike: {', '.join(models)}")
-  tarball = runtime_tarball(runtime)
 
   def write(folder):
+    tarball = runtime_tarball(runtime)  # Once the folder is known to be new.
     os.makedirs(os.path.join(folder, "models"))
     listing = []
     for name, path in zip(ids, paths):
-      info = ModelInfo.read(path)
       # Float32: the page runs on other machines, whatever this CPU prefers.
-      network = stylizer.load_model(path, "float32").network
+      painter = stylizer.load_model(path, "float32")
+      info = painter.info
       with open(os.path.join(folder, "models", f"{name}.onnx"), "wb") as f:
-        f.write(onnx_model(network))
+        f.write(onnx_model(painter.network))
       entry = {"id": name, "style": info.style, "image_size": info.image_size}
       thumbnail = _thumbnail(info.style)
       if thumbnail:
@@ -175,4 +170,4 @@ def write_page(models: Sequence[str], web_dir: str, runtime: Optional[str] = Non
       shutil.copy(os.path.join(PAGE, name), folder)
     shutil.copy(os.path.join(DATA, SAMPLE), folder)
     _copy_runtime(tarball, os.path.join(folder, "ort"))
-  images.write_atomically(web_dir, write, folder=True)
+  images.write_new_folder(web_dir, write, "web folder")
