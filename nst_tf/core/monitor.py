@@ -44,9 +44,9 @@ class Progress:
   over the interval since the last line (the rate now, not since a pause long ago)."""
 
   def __init__(self, total: Optional[int], unit: str = "step", stream: TextIO = sys.stderr,
-               images_per_step: int = 0):
+               images_per_step: int = 0, every_seconds: float = 0.0):
     self.total, self.unit, self.stream = total, unit, stream
-    self.images_per_step = images_per_step
+    self.images_per_step, self.every_seconds = images_per_step, every_seconds
     self._mark = None  # (time, done) of the last line, or of `start`.
 
   def start(self, done: int = 0) -> None:
@@ -54,8 +54,13 @@ class Progress:
     self._mark = (time.perf_counter(), done)
 
   def print(self, done: int, losses: Mapping[str, float] = None, size: str = "") -> None:
-    """Prints the line for `done` steps (or frames) with these `losses` and picture `size`."""
+    """Prints the line for `done` steps (or frames) with these `losses` and picture
+    `size`; with `every_seconds`, only if that long has passed since the last line
+    (or `done` is the total)."""
     now = time.perf_counter()
+    if (self.every_seconds and self._mark is not None and done != self.total
+        and now - self._mark[0] < self.every_seconds):
+      return
     speed = None
     if self._mark is not None and done > self._mark[1]:
       speed = (done - self._mark[1]) / max(now - self._mark[0], 1e-9)

@@ -17,7 +17,6 @@ from __future__ import annotations
 import glob
 import os
 import sys
-import time
 from typing import Optional, TextIO, Union
 
 import numpy as np
@@ -236,14 +235,14 @@ def stylize_video(model: Union[str, stylizer.Stylizer], source: str, output: str
           encoder.options = {"crf": str(CRF), "preset": "fast"}  # Fast: the encoder's share.
         copied = out.add_stream_from_template(audio) if audio is not None and not gif else None
         blender = FlowBlender() if temporal == "flow" else None
-        progress = None if quiet else monitor.Progress(total, unit="frame", stream=stream)
+        # A line every second or so.
+        progress = None if quiet else monitor.Progress(total, "frame", stream, every_seconds=1.0)
         if progress:
           progress.start()
-        last_line = time.perf_counter()
         frames = []
 
         def paint_batch():
-          nonlocal written, last_line
+          nonlocal written
           photos = np.stack(frames)
           painted = painter.stylize_batch(photos)
           for photo, picture in zip(photos, painted):
@@ -255,8 +254,7 @@ def stylize_video(model: Union[str, stylizer.Stylizer], source: str, output: str
               out.mux(packet)
             written += 1
           frames.clear()
-          if progress and (time.perf_counter() - last_line >= 1.0 or written == total):
-            last_line = time.perf_counter()  # A line every second or so.
+          if progress:
             progress.print(written)
 
         try:
