@@ -105,7 +105,7 @@ def test_the_model_info_reads_old_cards_and_refuses_broken_ones(tmp_path):
   info = ModelInfo(width=0.25, residual_blocks=1, noise_channels=2, style="x", steps=30,
                      steps_done=10, settings={"style_weight": 100.0})
   assert ModelInfo.from_json(info.to_json()) == info
-  # A info from before noise channels, with keys of its own: read, the rest defaulted.
+  # A stylizer.json from before noise channels, with keys of its own: read, the rest defaulted.
   old = ModelInfo.from_json('{"width": 0.5, "residual_blocks": 5, "history": ["a"], '
                               '"steps_total": 6069, "style": "starry_night"}')
   assert old.shape == (0.5, 5, 0) and old.style == "starry_night"
@@ -247,7 +247,7 @@ def test_training_lowers_the_loss_and_the_model_paints(photo_folder, tmp_path):
   assert tuned["noise_channels"] == 2 and tuned["steps_done"] == 4
   assert tuned["init_from"] == "m"  # The folder it started from, not its style.
   assert tuned["settings"]["warp_weight"] == 100.0
-  # Its info's total wall time adds the stage it started from.
+  # Its stylizer.json's total wall time adds the stage it started from.
   assert tuned["total_training_seconds"] == meta["total_training_seconds"] + \
       tuned["training_seconds"] and meta["training_seconds"] > 0
 
@@ -299,7 +299,7 @@ def _signal_at(step, name, args):
 def resumed(photo_folder, tmp_path_factory):
   """A run of 35 steps (a checkpoint every 10: the last stretch is shorter) killed
   at step 25, then the same command again: (model folder, the command's args,
-  the killed run's output and info, the resumed run's output)."""
+  the killed run's output and stylizer.json, the resumed run's output)."""
   model = tmp_path_factory.mktemp("resume") / "model"
   args = [f"--style={STYLE2}", f"--photos={photo_folder}", f"--model_dir={model}",
           "--steps=35", "--checkpoint_every=10", "--log_every=5", f"--previews={CONTENT}",
@@ -317,7 +317,7 @@ def resumed(photo_folder, tmp_path_factory):
 def test_a_killed_run_leaves_the_model_of_its_last_checkpoint(resumed):
   _, _, killed, before, _ = resumed
   assert before["steps_done"] == 20 and before["training_seconds"] > 0
-  # The balanced style weight is on the info, as the run used it.
+  # The balanced style weight is in stylizer.json, as the run used it.
   assert "style weight " in killed.stderr and before["settings"]["balance_style"] is False
   assert before["settings"]["style_weight"] != pytest.approx(100.0)
 

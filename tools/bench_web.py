@@ -82,7 +82,7 @@ def _page_times(driver, url: str, repeats: int):
   """The page's milliseconds for its first paint and the median of `repeats`
   more, its thread count, and its picture."""
   driver.get(url)
-  first = None
+  times = []
   for i in range(repeats + 1):
     if i:  # Paint the same photo again: the size control's change handler.
       driver.execute_script("document.title = '';"
@@ -94,17 +94,12 @@ def _page_times(driver, url: str, repeats: int):
       time.sleep(0.05)
     if driver.title.startswith("error"):
       raise RuntimeError(driver.title)
-    ms = float(driver.title.split()[2])
-    first = ms if first is None else first
-    if i == 1:
-      times = []
-    if i:
-      times.append(ms)
+    times.append(float(driver.title.split()[2]))
   threads = driver.execute_script("return document.getElementById('status').dataset.threads")
   source = driver.find_element("id", "result").get_attribute("src")
   picture = np.asarray(Image.open(io.BytesIO(base64.b64decode(source.split(",", 1)[1])))
                        .convert("RGB"), np.float32)
-  return first, float(np.median(times)), threads, picture
+  return times[0], float(np.median(times[1:])), threads, picture
 
 
 def _tensorflow_ms(painter, photo: np.ndarray, repeats: int) -> float:

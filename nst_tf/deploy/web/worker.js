@@ -37,11 +37,6 @@ function toRgb(y, u, v, k) {
   return y * YUV_TO_RGB[0][k] + u * YUV_TO_RGB[1][k] + v * YUV_TO_RGB[2][k];
 }
 
-function roundHalfEven(x) {
-  const r = Math.round(x);
-  return (Math.abs(x % 1) === 0.5 && r % 2 !== 0) ? r - 1 : r;
-}
-
 // The painting with nst-tf --model's options: blended with the photo by strength,
 // given the photo's colours (chroma) if originalColors; as RGBA bytes.
 function finish(strength, originalColors) {
@@ -58,9 +53,10 @@ function finish(strength, originalColors) {
       const v = photo[p] * m[0][2] + photo[p + 1] * m[1][2] + photo[p + 2] * m[2][2];
       [r, g, b] = [toRgb(y, u, v, 0), toRgb(y, u, v, 1), toRgb(y, u, v, 2)];
     }
-    out[q] = roundHalfEven(r);  // Uint8ClampedArray clips to [0, 255].
-    out[q + 1] = roundHalfEven(g);
-    out[q + 2] = roundHalfEven(b);
+    // Uint8ClampedArray clips to [0, 255] and rounds halves to even, as numpy's rint.
+    out[q] = r;
+    out[q + 1] = g;
+    out[q + 2] = b;
     out[q + 3] = 255;
   }
   return out;
